@@ -1,0 +1,20 @@
+# The two commands of the README: `make demo` and `make test`. Both set the workspace up first (idempotent).
+.PHONY: setup demo test lint format clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup
+	@bash scripts/test.sh
+
+lint: setup
+	@. .venv/bin/activate && ruff check . && ruff format --check .
+
+format: setup
+	@. .venv/bin/activate && ruff check --fix . && ruff format .
+
+clean:
+	rm -rf build install log output

@@ -1,0 +1,43 @@
+"""Test settings shared by every package's tests.
+
+DDS isolation: each pytest run gets its own ROS domain and keeps discovery on this host, so that parallel
+runs (other developers, CI) never see each other's nodes and no test traffic leaves the machine. Set before
+any test initialises rclpy; child processes inherit it.
+"""
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+os.environ["ROS_DOMAIN_ID"] = os.environ.get("LEROBOT_ROS_TEST_DOMAIN_ID", str(random.randint(1, 100)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+
+@pytest.fixture
+def ros_context() -> Iterator[object]:
+    """An initialised rclpy context of its own, shut down after the test."""
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        yield context
+    finally:
+        rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def spin_until() -> Callable[..., bool]:
+    """Spin ``executor`` until ``predicate()`` is true or ``timeout`` seconds pass; returns the predicate."""
+
+    def spin(executor, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    return spin

@@ -1,0 +1,91 @@
+"""The layering of DESIGN.md: core modules import no ROS, and packages import only the layers below them."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PYTHON_PACKAGES = [
+    "lerobot_dataset",
+    "lerobot_drivers",
+    "lerobot_recorder",
+    "lerobot_training",
+    "lerobot_policy_node",
+]
+
+# The suite packages each package may import (DESIGN.md: an arrow is "imports", never the other way).
+ALLOWED = {
+    "lerobot_dataset": set(),
+    "lerobot_drivers": {"lerobot_msgs"},
+    "lerobot_recorder": {"lerobot_msgs", "lerobot_dataset"},
+    "lerobot_training": {"lerobot_dataset"},
+    "lerobot_policy_node": {"lerobot_msgs", "lerobot_dataset", "lerobot_training"},
+}
+SUITE = {"lerobot_msgs", *PYTHON_PACKAGES}
+
+# Run in a fresh interpreter: an import hook refuses rclpy and every message package, then every core module
+# (everything outside a package's `ros` subpackage) is imported.
+CORE_IMPORT_SCRIPT = """
+import importlib, importlib.abc, json, sys
+from pathlib import Path
+
+class NoRos(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top in ("rclpy", "rosidl_runtime_py", "rosbag2_py") or top.endswith(("_msgs", "_srvs")):
+            raise ImportError(f"core module imported ROS package {name!r}")
+        return None
+
+sys.meta_path.insert(0, NoRos())
+imported = {}
+for package in json.loads(sys.argv[1]):
+    root = Path(importlib.import_module(package).__file__).parent
+    core = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        if "ros" in parts or "test" in parts:
+            continue
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        importlib.import_module(name)
+        core.append(name)
+    imported[package] = core
+assert not [m for m in sys.modules if m.split(".")[0] == "rclpy"]
+print(json.dumps(imported))
+"""
+
+
+def test_core_modules_import_without_ros():
+    result = subprocess.run(
+        [sys.executable, "-c", CORE_IMPORT_SCRIPT, json.dumps(PYTHON_PACKAGES)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(imported) == set(PYTHON_PACKAGES)
+    assert all(imported[p] for p in PYTHON_PACKAGES)
+
+
+def imported_top_level_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", PYTHON_PACKAGES)
+def test_package_imports_only_the_layers_below(package):
+    violations = []
+    for path in sorted((SRC / package / package).rglob("*.py")):
+        for name in imported_top_level_names(path) & SUITE - {package}:
+            if name not in ALLOWED[package]:
+                violations.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not violations, "layering broken (see DESIGN.md):\n" + "\n".join(violations)
