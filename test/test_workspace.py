@@ -92,3 +92,27 @@ def test_bringup_package_installs_the_top_level_launch_and_config():
         expected = {p.relative_to(ROOT / folder) for p in (ROOT / folder).rglob("*") if p.is_file()}
         installed = {p.relative_to(share / folder) for p in (share / folder).rglob("*") if p.is_file()}
         assert expected <= installed, f"not installed (run `make setup`): {sorted(expected - installed)}"
+
+
+def python310() -> str | None:
+    """A Python 3.10 interpreter (Humble's), if this machine has one."""
+    candidates = [shutil.which("python3.10"), *sorted(Path.home().glob(".pyenv/versions/3.10.*/bin/python3"))]
+    for candidate in filter(None, candidates):
+        result = subprocess.run([str(candidate), "--version"], capture_output=True, text=True)
+        if result.returncode == 0 and result.stdout.startswith("Python 3.10"):
+            return str(candidate)
+    return None
+
+
+def test_sources_parse_as_python_3_10():
+    interpreter = python310()
+    if interpreter is None:
+        pytest.skip("no Python 3.10 interpreter on this machine")
+    files = [
+        str(p)
+        for folder in ("src", "test", "benchmarks", "scripts", "launch")
+        for p in (ROOT / folder).rglob("*.py")
+    ]
+    check = "import sys\nfor f in sys.argv[1:]:\n    compile(open(f, encoding='utf-8').read(), f, 'exec')"
+    result = subprocess.run([interpreter, "-c", check, *files], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"not valid Python 3.10 (ROS 2 Humble):\n{result.stderr}"
