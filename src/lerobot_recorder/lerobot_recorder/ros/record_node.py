@@ -1,15 +1,283 @@
-"""Entry point of `lerobot_recorder record` (reserved now so the command exists; issue #4 builds it)."""
+"""`ros2 run lerobot_recorder record`: records the topics of a mapping into one rosbag2 folder per episode.
+
+Thin shell over lerobot_recorder.recording: subscribes raw (no decode), stamps with the receive time like
+`ros2 bag record`, and exposes episode control as services, a status topic, a progress line and keys.
+"""
+
+from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
+import threading
+from pathlib import Path
+
+import rclpy
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.utilities import remove_ros_args
+
+from lerobot_dataset.mapping import IMAGE_TYPES, MappingError, load_mapping
+from lerobot_msgs.msg import RecorderStatus, TopicStatistics
+from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
+from lerobot_recorder.keyboard import run_keyboard, single_keys
+from lerobot_recorder.recording import EpisodeRecorder, RecorderError, Status, format_progress
+
+DEFAULT_OUTPUT = "~/lerobot_ros/bags"
+# Joint states and commands are small and must not be lost: reliable, with room for bursts.
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+# Late subscribers (dashboards) get the last status at once.
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+
+
+class RecordNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("recorder", **kwargs)
+        profile = self.declare_parameter("profile", "so101_sim").value
+        output = self.declare_parameter("output_dir", "").value
+        storage = self.declare_parameter("storage", "").value
+        max_queue_mb = self.declare_parameter("max_queue_mb", 512).value
+        status_rate = self.declare_parameter("status_rate", 2.0).value
+        self.mapping = load_mapping(profile)
+        output_dir = Path(os.path.expanduser(output or DEFAULT_OUTPUT)) / (
+            self.mapping.name if not output else ""
+        )
+        self.recorder = EpisodeRecorder(
+            output_dir, self.mapping, storage=storage or None, max_queue_bytes=int(max_queue_mb) * 2**20
+        )
+        self.subscribed: set[str] = set()
+        for topic, msgtype in self.mapping.topics().items():
+            if msgtype:
+                self._subscribe(topic, msgtype)
+        self.status_pub = self.create_publisher(RecorderStatus, "~/status", LATCHED)
+        self.create_service(StartEpisode, "~/start_episode", self._on_start)
+        self.create_service(StopEpisode, "~/stop_episode", self._on_stop)
+        self.create_service(DiscardEpisode, "~/discard_episode", self._on_discard)
+        self.create_timer(1.0 / status_rate, self.publish_status)
+        self.get_logger().info(
+            f"profile '{self.mapping.name}': {len(self.mapping.topics())} topics → {output_dir} "
+            f"({self.recorder.storage}); call ~/start_episode to record"
+        )
+        self.publish_status()
+
+    def _subscribe(self, topic: str, msgtype: str) -> None:
+        self.subscribed.add(topic)
+        message_class = _message_class(msgtype)
+        qos = qos_profile_sensor_data if msgtype in IMAGE_TYPES else RELIABLE
+        self.create_subscription(
+            message_class,
+            topic,
+            lambda data, t=topic: self._on_message(t, data),
+            qos,
+            raw=True,
+            event_callbacks=SubscriptionEventCallbacks(
+                message_lost=lambda info, t=topic: self.recorder.count_lost(t, info.total_count_change)
+            ),
+        )
+
+    def _on_message(self, topic: str, data: bytes) -> None:
+        self.recorder.put(topic, self.get_clock().now().nanoseconds, data)
+
+    def _recorded_topics(self) -> dict[str, tuple[str, str | None]]:
+        """topic → (type, type hash) of the mapped topics and `record_also` topics that have publishers."""
+        graph = dict(self.get_topic_names_and_types())
+        topics = {}
+        for topic, msgtype in self.mapping.topics().items():
+            if not msgtype:  # record_also: the type is only known once a publisher appears
+                if topic not in graph:
+                    self.get_logger().warning(f"{topic} has no publisher: not recorded in this episode")
+                    continue
+                msgtype = graph[topic][0]
+                if topic not in self.subscribed:
+                    self._subscribe(topic, msgtype)
+            publishers = self.get_publishers_info_by_topic(topic)
+            type_hash = str(publishers[0].topic_type_hash) if publishers else ""
+            topics[topic] = (msgtype, type_hash if type_hash.startswith("RIHS01_") else None)
+        return topics
+
+    # -- episode control (services and keys share these) ----------------------------------------------------
+
+    def start(self, task: str = "") -> str:
+        index, path = self.recorder.start(self._recorded_topics(), task=task)
+        return f"recording episode {index} into {path}"
+
+    def stop(self) -> str:
+        summary = self.recorder.stop()
+        return (
+            f"saved episode {summary.episode_index} ({summary.duration:.1f} s, "
+            f"{summary.message_count} messages, {summary.dropped} dropped) in {summary.bag_path}"
+        )
+
+    def handle_command(self, command: str) -> bool:
+        """A keyboard command (called from the keyboard thread); False ends the program."""
+        recording = self.recorder.status().state == RecorderStatus.RECORDING
+        try:
+            if command == "toggle":
+                message = self.stop() if recording else self.start()
+            elif command == "discard":
+                message = f"discarded episode {self.recorder.discard()}"
+            elif command == "rerecord":
+                self.recorder.discard()
+                message = self.start()
+            elif command == "quit":
+                if recording:
+                    self.get_logger().info(self.stop())
+                return False
+            else:
+                return True
+        except RecorderError as error:
+            message = str(error)
+        self.get_logger().info(message)
+        self.publish_status()
+        return True
+
+    def _on_start(
+        self, request: StartEpisode.Request, response: StartEpisode.Response
+    ) -> StartEpisode.Response:
+        try:
+            response.message = self.start(request.task)
+            response.success = True
+        except RecorderError as error:
+            response.message = str(error)
+        status = self.recorder.status()
+        response.episode_index, response.bag_path = status.episode_index, status.bag_path
+        self.publish_status()
+        return response
+
+    def _on_stop(self, request: StopEpisode.Request, response: StopEpisode.Response) -> StopEpisode.Response:
+        try:
+            summary = self.recorder.stop()
+        except RecorderError as error:
+            response.message = str(error)
+        else:
+            response.success = True
+            response.message = f"saved episode {summary.episode_index}"
+            response.episode_index, response.bag_path = summary.episode_index, str(summary.bag_path)
+            response.duration, response.message_count = summary.duration, summary.message_count
+            response.dropped = summary.dropped
+        self.publish_status()
+        return response
+
+    def _on_discard(self, request, response: DiscardEpisode.Response) -> DiscardEpisode.Response:
+        try:
+            response.episode_index = self.recorder.discard()
+            response.success = True
+            response.message = f"discarded episode {response.episode_index}"
+        except RecorderError as error:
+            response.message = str(error)
+        self.publish_status()
+        return response
+
+    # -- status ----------------------------------------------------------------------------------------------
+
+    def publish_status(self) -> None:
+        status = self.recorder.status()
+        message = _status_message(status)
+        message.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(message)
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[2K" + format_progress(status))
+            sys.stderr.flush()
+
+
+def _status_message(status: Status) -> RecorderStatus:
+    return RecorderStatus(
+        state=int(status.state),
+        profile=status.profile,
+        episode_index=status.episode_index,
+        task=status.task,
+        bag_path=status.bag_path,
+        elapsed=status.elapsed,
+        episodes_saved=status.episodes_saved,
+        topics=[
+            TopicStatistics(topic=t.topic, received=t.received, dropped=t.dropped, rate=t.rate, age=t.age)
+            for t in status.topics
+        ],
+        message=status.message,
+    )
+
+
+def _message_class(msgtype: str) -> type:
+    """The rclpy message class of ``pkg/msg/Type``."""
+    package, _, name = msgtype.split("/")
+    module = __import__(f"{package}.msg", fromlist=[name])
+    return getattr(module, name)
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
+    parser = argparse.ArgumentParser(
+        prog="lerobot-ros-record",
+        description=(
+            "Record episodes of a mapping's topics into rosbag2 (a bag folder per episode, MCAP by default). "
+            "Control it with the services ~/start_episode (task text), ~/stop_episode, ~/discard_episode, or "
+            "with keys in this terminal (--keyboard). Options are shortcuts for the node's ROS parameters."
+        ),
+    )
+    parser.add_argument(
+        "--profile", help="mapping name in config/mappings/ or path to a YAML (default so101_sim)"
+    )
+    parser.add_argument(
+        "--output-dir", help=f"folder for the episode bags (default {DEFAULT_OUTPUT}/<profile>)"
+    )
+    parser.add_argument("--storage", choices=["mcap", "sqlite3"], help="bag storage (default: the mapping's)")
+    parser.add_argument(
+        "--keyboard", action="store_true", help="control recording with keys in this terminal"
+    )
+    args = parser.parse_args(argv)
+    overrides = [
+        Parameter(name, value=value)
+        for name, value in (
+            ("profile", args.profile),
+            ("output_dir", args.output_dir),
+            ("storage", args.storage),
+        )
+        if value
+    ]
+    return args, overrides
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lerobot_recorder record",
-        description=(
-            "Record episodes of a recording profile's topics into rosbag2, with episode-control "
-            "services and a keyboard mode. Not available yet: issue #4 builds it."
-        ),
-    )
-    parser.parse_known_args(argv)  # known args only: `ros2 run` appends --ros-args
-    parser.exit(1, "lerobot_recorder record: not implemented yet (issue #4).\n")
+    argv = sys.argv if argv is None else argv
+    args, overrides = parse_args(remove_ros_args(argv)[1:])
+    rclpy.init(args=argv)
+    try:
+        node = RecordNode(parameter_overrides=overrides)
+    except MappingError as error:
+        print(f"lerobot-ros-record: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    # One thread: rclpy's multi-threaded executor can hand a topic's messages over out of order.
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    quit_requested = threading.Event()
+
+    def handle_key(command: str) -> bool:
+        keep_going = node.handle_command(command)
+        if not keep_going:
+            quit_requested.set()
+        return keep_going
+
+    keyboard = args.keyboard and sys.stdin.isatty()
+    try:
+        with single_keys(sys.stdin) if keyboard else contextlib.nullcontext():
+            if keyboard:
+                threading.Thread(
+                    target=run_keyboard, args=(handle_key, node.recorder.set_task), daemon=True
+                ).start()
+            while rclpy.ok() and not quit_requested.is_set():
+                executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node.recorder.status().state == RecorderStatus.RECORDING:
+            print("\n" + node.stop(), file=sys.stderr)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

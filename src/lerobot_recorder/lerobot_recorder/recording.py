@@ -1,0 +1,359 @@
+"""Episode recording into rosbag2 folders, one per episode, without ROS.
+
+Messages arrive already serialized (the node subscribes raw, so nothing is decoded on the hot path) and are
+handed to a writer thread through a queue bounded in bytes: a slow disk costs counted drops, never unbounded
+memory or a stalled executor. The mapping and the task are stored in the bag's metadata (`custom_data`).
+"""
+
+from __future__ import annotations
+
+import enum
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import SimpleQueue
+
+from rosbags.rosbag2 import Writer
+from rosbags.rosbag2.enums import StoragePlugin
+from rosbags.typesys.store import Typestore
+
+from lerobot_dataset.mapping import Mapping
+from lerobot_recorder.msgdefs import typestore_for
+
+# rosbag2 metadata version 8 is what Jazzy writes; Jazzy, Kilted and rosbags read it. Humble's tools need
+# `ros2 bag reindex` for bags of newer distros (rosbag2 only keeps backward compatibility).
+BAG_VERSION = 8
+STORAGE_PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+EPISODE_PREFIX = "episode_"
+RATE_WINDOW_S = 1.0
+
+
+class State(enum.IntEnum):
+    """Recorder states; the values are those of lerobot_msgs/RecorderStatus."""
+
+    IDLE = 0
+    RECORDING = 1
+    SAVING = 2
+    ERROR = 3
+
+
+class RecorderError(RuntimeError):
+    """A request the recorder cannot honour in its current state; the message says why."""
+
+
+@dataclass
+class TopicStats:
+    received: int = 0
+    dropped: int = 0
+    last_receive: float | None = None
+    recent: deque[float] = field(default_factory=deque)
+
+    def rate(self, now: float) -> float:
+        while self.recent and self.recent[0] < now - RATE_WINDOW_S:
+            self.recent.popleft()
+        return len(self.recent) / RATE_WINDOW_S
+
+    def age(self, now: float) -> float:
+        return -1.0 if self.last_receive is None else now - self.last_receive
+
+
+@dataclass(frozen=True)
+class TopicSnapshot:
+    topic: str
+    received: int
+    dropped: int
+    rate: float
+    age: float
+
+
+@dataclass(frozen=True)
+class Status:
+    state: State
+    profile: str
+    episode_index: int
+    task: str
+    bag_path: str
+    elapsed: float
+    episodes_saved: int
+    topics: tuple[TopicSnapshot, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class EpisodeSummary:
+    episode_index: int
+    bag_path: Path
+    duration: float
+    message_count: int
+    dropped: int
+
+
+def episode_folder(output_dir: Path, index: int) -> Path:
+    return output_dir / f"{EPISODE_PREFIX}{index:06d}"
+
+
+def next_episode_index(output_dir: Path) -> int:
+    """One past the highest episode in ``output_dir`` (half-written ones count: none is overwritten)."""
+    indices = [
+        int(p.name[len(EPISODE_PREFIX) :])
+        for p in output_dir.glob(f"{EPISODE_PREFIX}*")
+        if p.is_dir() and p.name[len(EPISODE_PREFIX) :].isdigit()
+    ]
+    return max(indices, default=-1) + 1
+
+
+class EpisodeRecorder:
+    """Records episodes of a mapping's topics; thread-safe (ROS callbacks, services and keys call it)."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        mapping: Mapping,
+        storage: str | None = None,
+        max_queue_bytes: int = 512 * 2**20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.mapping = mapping
+        self.storage = storage or mapping.storage
+        if self.storage not in STORAGE_PLUGINS:
+            raise ValueError(f"storage must be one of {sorted(STORAGE_PLUGINS)}, got {self.storage!r}")
+        self.max_queue_bytes = max_queue_bytes
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state = State.IDLE
+        self._message = "ready"
+        self._task = mapping.task
+        self._episode_index = next_episode_index(self.output_dir)
+        self._episodes_saved = 0
+        self._last_saved: Path | None = None
+        self._stats: dict[str, TopicStats] = {}
+        self._thread: threading.Thread | None = None
+        self._queue: SimpleQueue = SimpleQueue()
+        self._queued_bytes = 0
+        self._written = 0
+        self._started_at = 0.0
+
+    # -- episode control -------------------------------------------------------------------------------------
+
+    def start(self, topics: dict[str, tuple[str, str | None]], task: str = "") -> tuple[int, Path]:
+        """Start an episode recording ``topics`` (topic → (message type, RIHS01 type hash or None))."""
+        with self._lock:
+            if self._episode_open():
+                raise RecorderError(
+                    f"episode {self._episode_index} is already being recorded: stop or discard it"
+                )
+            if not topics:
+                raise RecorderError(
+                    "no topic to record: check the mapping and that the publishers are running"
+                )
+            self._episode_index = max(self._episode_index, next_episode_index(self.output_dir))
+            path = episode_folder(self.output_dir, self._episode_index)
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            task = task or self.mapping.task
+            typestore = typestore_for({msgtype for msgtype, _ in topics.values()})
+            custom_data = {
+                "lerobot.mapping": self.mapping.source_text,
+                "lerobot.task": task,
+                "lerobot.episode_index": str(self._episode_index),
+            }
+            # The writer thread owns the bag from open to close (sqlite3 connections are bound to one thread).
+            opened = threading.Event()
+            failures: list[Exception] = []
+            self._thread = threading.Thread(
+                target=self._write_loop,
+                args=(path, topics, typestore, custom_data, opened, failures),
+                name="bag-writer",
+                daemon=True,
+            )
+            self._thread.start()
+            opened.wait()
+            if failures:
+                self._thread.join()
+                raise RecorderError(f"cannot create the bag {path}: {failures[0]}") from failures[0]
+            self._stats = {topic: TopicStats() for topic in topics}
+            self._queued_bytes = 0
+            self._written = 0
+            self._task = task
+            self._started_at = self._clock()
+            self._state = State.RECORDING
+            self._message = f"recording episode {self._episode_index}: {task}"
+            return self._episode_index, path
+
+    def put(self, topic: str, timestamp_ns: int, data: bytes) -> bool:
+        """Queue one serialized message; False when it was not recorded (idle, unknown topic, or dropped)."""
+        now = self._clock()
+        with self._lock:
+            stats = self._stats.get(topic)
+            if stats is None or not self._episode_open():
+                return False
+            stats.last_receive = now
+            stats.recent.append(now)
+            if self._state == State.ERROR or self._queued_bytes + len(data) > self.max_queue_bytes:
+                stats.dropped += 1
+                return False
+            stats.received += 1
+            self._queued_bytes += len(data)
+            self._queue.put((topic, timestamp_ns, data))
+            return True
+
+    def count_lost(self, topic: str, count: int) -> None:
+        """Messages the middleware reports lost before they reached us (counted as drops while recording)."""
+        with self._lock:
+            if topic in self._stats and self._episode_open():
+                self._stats[topic].dropped += count
+
+    def stop(self) -> EpisodeSummary:
+        """Finish the episode: flush the queue, close the bag, keep it."""
+        path = self._finish("stop")
+        with self._lock:
+            summary = EpisodeSummary(
+                episode_index=self._episode_index,
+                bag_path=path,
+                duration=self._clock() - self._started_at,
+                message_count=self._written,
+                dropped=sum(s.dropped for s in self._stats.values()),
+            )
+            self._episodes_saved += 1
+            self._last_saved = path
+            self._episode_index += 1
+            if self._state == State.ERROR:  # the bag is closed; the error stays visible until the next start
+                return summary
+            self._state = State.IDLE
+            self._message = (
+                f"saved episode {summary.episode_index}: {summary.duration:.1f} s, "
+                f"{summary.message_count} messages, {summary.dropped} dropped"
+            )
+        return summary
+
+    def discard(self) -> int:
+        """Delete the episode being recorded or, when idle, the last saved one; its index is reused."""
+        with self._lock:
+            recording = self._episode_open()
+            if not recording and self._last_saved is None:
+                raise RecorderError(
+                    "nothing to discard: no episode is being recorded or was saved in this session"
+                )
+        if recording:
+            path = self._finish("discard")
+            index = self._episode_index
+        else:
+            with self._lock:
+                path, self._last_saved = self._last_saved, None
+                self._episodes_saved -= 1
+                index = self._episode_index = self._episode_index - 1
+        shutil.rmtree(path, ignore_errors=True)
+        with self._lock:
+            self._state = State.IDLE
+            self._message = f"discarded episode {index}"
+        return index
+
+    def _finish(self, verb: str) -> Path:
+        with self._lock:
+            if not self._episode_open():
+                raise RecorderError(f"cannot {verb}: no episode is being recorded")
+            if self._state == State.RECORDING:
+                self._state = State.SAVING
+            thread = self._thread
+        assert thread is not None
+        self._queue.put(None)
+        thread.join()
+        return episode_folder(self.output_dir, self._episode_index)
+
+    def _write_loop(
+        self,
+        path: Path,
+        topics: dict[str, tuple[str, str | None]],
+        typestore: Typestore,
+        custom_data: dict[str, str],
+        opened: threading.Event,
+        failures: list[Exception],
+    ) -> None:
+        # Any failure of the bag library must reach the operator as a status, never end the thread silently.
+        try:
+            writer = Writer(path, version=BAG_VERSION, storage_plugin=STORAGE_PLUGINS[self.storage])
+            for key, value in custom_data.items():
+                writer.set_custom_data(key, value)
+            writer.open()
+            connections = {
+                topic: writer.add_connection(topic, msgtype, typestore=typestore, rihs01=rihs01)
+                for topic, (msgtype, rihs01) in sorted(topics.items())
+            }
+        except Exception as error:  # handed to start(), which raises it
+            failures.append(error)
+            return
+        finally:
+            opened.set()
+        while (item := self._queue.get()) is not None:
+            topic, timestamp_ns, data = item
+            try:
+                writer.write(connections[topic], timestamp_ns, data)
+                written = 1
+            except Exception as error:  # disk full, folder removed: report, keep draining
+                written = 0
+                self._fail(f"cannot write the bag ({error}); free disk space and restart the recorder")
+            with self._lock:
+                self._queued_bytes -= len(data)
+                self._written += written
+        try:
+            writer.close()
+        except Exception as error:  # the episode is over either way: report it
+            self._fail(f"cannot close the bag {path} ({error}); it may be incomplete")
+
+    def _episode_open(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            self._state = State.ERROR
+            self._message = message
+
+    # -- status ----------------------------------------------------------------------------------------------
+
+    def set_task(self, task: str) -> None:
+        with self._lock:
+            self._task = task
+
+    def status(self) -> Status:
+        now = self._clock()
+        with self._lock:
+            recording = self._episode_open()
+            return Status(
+                state=self._state,
+                profile=self.mapping.name,
+                episode_index=self._episode_index,
+                task=self._task,
+                bag_path=str(
+                    episode_folder(self.output_dir, self._episode_index)
+                    if recording
+                    else self._last_saved or ""
+                ),
+                elapsed=now - self._started_at if recording else 0.0,
+                episodes_saved=self._episodes_saved,
+                topics=tuple(
+                    TopicSnapshot(topic, s.received, s.dropped, s.rate(now), s.age(now))
+                    for topic, s in sorted(self._stats.items())
+                ),
+                message=self._message,
+            )
+
+
+def format_progress(status: Status) -> str:
+    """One terminal line: episode, state, duration, per-topic rates and drops."""
+    head = {
+        State.IDLE: f"episode {status.episode_index} ready",
+        State.RECORDING: f"● REC episode {status.episode_index} {status.elapsed:6.1f} s",
+        State.SAVING: f"saving episode {status.episode_index}",
+        State.ERROR: "ERROR",
+    }[status.state]
+    rates = " | ".join(f"{t.topic} {t.rate:5.1f} Hz" for t in status.topics)
+    drops = sum(t.dropped for t in status.topics)
+    return (
+        f"{head} | {rates} | drops {drops} | saved {status.episodes_saved}"
+        if rates
+        else f"{head} | {status.message}"
+    )
