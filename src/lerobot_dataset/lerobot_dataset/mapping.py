@@ -13,7 +13,7 @@ storage: mcap                   # rosbag2 storage: mcap (default) or sqlite3
 features:                       # LeRobot feature name → its source topic
   observation.state: {topic: /joint_states, type: sensor_msgs/msg/JointState, joints: [a, b, c]}
   action: {topic: /arm/commands, type: std_msgs/msg/Float64MultiArray, joints: [a, b, c]}
-  observation.images.front: {topic: /front/image_raw, type: sensor_msgs/msg/Image}
+  observation.images.front: {topic: /front/image_raw, type: sensor_msgs/msg/Image, sync: drop}
 record_also: [/tf]              # optional: extra topics recorded in the bag but not converted
 ```
 """
@@ -34,6 +34,8 @@ JOINT_TYPES = (
 )
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 STORAGES = ("mcap", "sqlite3")
+# How the bag converter picks a stream's sample for each frame (see lerobot_recorder.sync).
+SYNC_POLICIES = ("hold", "drop", "nearest")
 
 
 class MappingError(ValueError):
@@ -48,6 +50,8 @@ class FeatureSource:
     topic: str
     type: str
     joints: tuple[str, ...] = ()  # for joint-valued features: the order of the feature's values
+    sync: str | None = None  # hold | drop | nearest; None: the converter's default for the feature kind
+    tolerance: float | None = None  # seconds a sample may be away from its frame time; None: default
 
     @property
     def is_image(self) -> bool:
@@ -102,10 +106,18 @@ def _feature(name: str, data: Any, where: str) -> FeatureSource:
         if not names or not all(isinstance(j, str) for j in names) or len(set(names)) != len(names):
             raise MappingError(f"{where}: 'joints' must be a non-empty list of distinct joint names")
         joints = tuple(names)
-    unknown = set(data) - {"topic", "type", "joints"}
+    unknown = set(data) - {"topic", "type", "joints", "sync", "tolerance"}
     if unknown:
         raise MappingError(f"{where}: unknown key(s) {sorted(unknown)}")
-    return FeatureSource(feature=name, topic=topic, type=msgtype, joints=joints)
+    sync = data.get("sync")
+    if sync is not None and sync not in SYNC_POLICIES:
+        raise MappingError(f"{where}: 'sync' must be one of {SYNC_POLICIES}, got {sync!r}")
+    tolerance = data.get("tolerance")
+    if tolerance is not None and (not isinstance(tolerance, (int, float)) or tolerance <= 0):
+        raise MappingError(f"{where}: 'tolerance' must be a positive number of seconds, got {tolerance!r}")
+    return FeatureSource(
+        feature=name, topic=topic, type=msgtype, joints=joints, sync=sync, tolerance=tolerance
+    )
 
 
 def parse_mapping(text: str, where: str = "mapping") -> Mapping:

@@ -1,15 +1,60 @@
-"""Entry point of `lerobot-ros-convert` (reserved now so the command exists; issue #4 builds it)."""
+"""`lerobot-ros-convert` (`ros2 run lerobot_recorder convert`): episode bags → LeRobot dataset, no ROS."""
+
+from __future__ import annotations
 
 import argparse
+import logging
+import sys
+
+from lerobot_dataset import DatasetError, VideoEncoderConfig
+from lerobot_dataset.mapping import MappingError, load_mapping
+from lerobot_recorder.convert import REPORTS_DIR, convert_bags
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lerobot-ros-convert",
         description=(
-            "Convert rosbag2 episodes into a LeRobot v3.0 dataset using a topic-to-feature mapping. Not"
-            " available yet: issue #4 builds it."
+            "Convert rosbag2 episodes (MCAP or sqlite3, from Humble, Jazzy or Kilted) into a LeRobot v3.0 "
+            "dataset. Streams are aligned on the dataset's frame grid from header stamps; late starts are "
+            "trimmed, gaps and dropped frames reported per episode (meta/lerobot_ros/sync/). Bags that "
+            "cannot be read are skipped and reported; a rerun resumes after the last converted bag."
         ),
     )
-    parser.parse_known_args(argv)  # known args only: `ros2 run` appends --ros-args
-    parser.exit(1, "lerobot-ros-convert: not implemented yet (issue #4).\n")
+    parser.add_argument("bags", nargs="+", metavar="BAG", help="episode bag folders, or folders holding them")
+    parser.add_argument("-o", "--output", required=True, help="dataset folder (created, or appended to)")
+    parser.add_argument(
+        "--mapping", help="mapping name (config/mappings/) or YAML path; default: the one each bag stores"
+    )
+    parser.add_argument("--task", help="task text of every episode; default: each bag's, then the mapping's")
+    parser.add_argument(
+        "--codec",
+        choices=["av1", "h264"],
+        default="av1",
+        help="video codec: av1 (lerobot's default, smallest) or h264 (plays in every browser)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--ros-args" in argv:  # `ros2 run` may append ROS arguments; this tool has no node
+        argv = argv[: argv.index("--ros-args")]
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        mapping = load_mapping(args.mapping) if args.mapping else None
+        video = VideoEncoderConfig.h264() if args.codec == "h264" else VideoEncoderConfig()
+        result = convert_bags(args.bags, args.output, mapping=mapping, task=args.task, video=video)
+    except (MappingError, DatasetError, FileNotFoundError) as error:
+        print(f"lerobot-ros-convert: {error}", file=sys.stderr)
+        return 2
+    frames = sum(r.frames for r in result.reports)
+    print(f"converted {len(result.reports)} episode(s), {frames} frames, into {result.root}")
+    if result.already:
+        print(f"{len(result.already)} bag(s) were converted by an earlier run")
+    if result.reports:
+        print(f"sync reports: {result.root / REPORTS_DIR}")
+    for bag, reason in result.skipped:
+        print(f"skipped {bag}: {reason}", file=sys.stderr)
+    return 1 if result.skipped else 0

@@ -2,7 +2,8 @@
 
 Publishes /joint_states (JointState, 100 Hz), /front/image_raw and /wrist/image_raw (Image rgb8, 30 Hz) and
 /arm/commands (Float64MultiArray, 30 Hz) until killed. Message k of a stream carries k: position[0] / data[0],
-and the first four bytes of an image (little-endian uint32), so a test can check order and completeness.
+and the first four bytes of an image (little-endian uint32), so a test can check order and completeness; the
+rest of image k is grey level (8k mod 248) + 4, which survives video coding.
 """
 
 import sys
@@ -40,6 +41,7 @@ def main() -> None:
         stamp = node.get_clock().now().to_msg()
         for camera, publisher in cameras.items():
             k = counters[camera]
+            pixels[:] = (k * 8) % 248 + 4
             pixels.reshape(-1)[:4] = np.frombuffer(np.uint32(k).tobytes(), np.uint8)
             msg = Image(height=HEIGHT, width=WIDTH, encoding="rgb8", step=WIDTH * 3, data=pixels.tobytes())
             msg.header.stamp = stamp

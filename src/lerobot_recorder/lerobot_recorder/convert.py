@@ -1,0 +1,379 @@
+"""Episode bags → LeRobot v3.0 dataset, without ROS (rosbags reads MCAP and sqlite3 bags of any distro).
+
+Per bag: pass 1 decodes the joint streams (small) and reads image stamps straight from the CDR header (no
+image decode); the streams are aligned on the frame grid (lerobot_recorder.sync); pass 2 decodes only the
+images the kept frames use, in bag order, and streams frames into the dataset writer — memory stays bounded
+whatever the episode length. A bag that cannot be read or aligned is reported and skipped; the dataset keeps
+every episode converted before it, and a rerun resumes after the last converted bag.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.rosbag2 import ReaderError
+from tqdm import tqdm
+
+from lerobot_dataset import DatasetError, DatasetWriter, VideoEncoderConfig
+from lerobot_dataset.mapping import FeatureSource, Mapping, MappingError, parse_mapping
+from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
+from lerobot_recorder.sync import NS, Alignment, StreamPolicy, SyncError, align
+
+logger = logging.getLogger(__name__)
+
+SUITE_META = Path("meta") / "lerobot_ros"  # the suite's files inside a dataset (lerobot ignores them)
+MAPPING_FILE = SUITE_META / "mapping.yaml"
+CONVERTED_FILE = SUITE_META / "converted.json"
+REPORTS_DIR = SUITE_META / "sync"
+# Types whose first field is std_msgs/Header: their stamp is read from the CDR bytes without decoding.
+HEADER_FIRST = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/JointState"}
+
+
+class BagError(RuntimeError):
+    """A bag that cannot be converted; the message names the bag and the reason."""
+
+
+@dataclass
+class Stream:
+    """One feature's samples, sorted by time."""
+
+    source: FeatureSource
+    times: np.ndarray  # int64 ns: header stamp, or receive time when the message has none
+    receive_times: np.ndarray  # int64 ns, same order
+    positions: np.ndarray  # each sample's position among the topic's messages in the bag
+    values: np.ndarray | None  # joint features: (samples, joints) float64; images: None (decoded in pass 2)
+    out_of_order: int  # samples whose stamp is older than the one received before them
+    shape: tuple[int, ...] = ()  # images: height, width, channels
+
+
+@dataclass
+class EpisodeReport:
+    bag: Path
+    episode_index: int
+    frames: int
+    fps: int
+    alignment: Alignment
+    streams: dict[str, Stream]
+    problems: list[str] = field(default_factory=list)
+
+
+def header_stamp_ns(raw: bytes | memoryview) -> int | None:
+    """The header stamp of a CDR-serialized message whose first field is a std_msgs/Header."""
+    little_endian = raw[1] & 1
+    sec, nanosec = struct.unpack_from("<iI" if little_endian else ">iI", raw, 4)
+    return sec * NS + nanosec or None
+
+
+def default_policy(source: FeatureSource, fps: int) -> StreamPolicy:
+    """Images: a frame at most 1.5 periods old, else drop; joint observations: hold (gaps over 0.1 s
+    reported); actions: the nearest command within 2 periods, which may come just after the frame."""
+    is_action = source.feature == "action"
+    if source.is_image:
+        mode, tolerance = "drop", 1.5 / fps
+    elif is_action:
+        mode, tolerance = "nearest", 2.0 / fps
+    else:
+        mode, tolerance = "hold", 0.1
+    return StreamPolicy(source.sync or mode, source.tolerance or tolerance, future_allowed=is_action)
+
+
+def read_streams(reader: AnyReader, mapping: Mapping) -> dict[str, Stream]:
+    """Pass 1 over a bag: every mapped stream's stamps, and the joint values."""
+    by_topic: dict[str, list[FeatureSource]] = {}
+    for source in mapping.features.values():
+        by_topic.setdefault(source.topic, []).append(source)
+    connections = [c for c in reader.connections if c.topic in by_topic]
+    missing = sorted(set(by_topic) - {c.topic for c in connections})
+    if missing:
+        raise BagError(f"no message on mapped topic(s) {missing}")
+    raw_samples: dict[str, dict[str, list]] = {
+        s.feature: {"times": [], "receive": [], "values": [], "shape": None}
+        for s in mapping.features.values()
+    }
+    for connection, receive_ns, raw in reader.messages(connections=connections):
+        for source in by_topic[connection.topic]:
+            if source.type != connection.msgtype:
+                raise BagError(
+                    f"{source.topic} carries {connection.msgtype}, the mapping expects {source.type}"
+                )
+            sample = raw_samples[source.feature]
+            if source.is_image:
+                stamp = header_stamp_ns(raw) if source.type in HEADER_FIRST else None
+                if sample["shape"] is None:
+                    sample["shape"] = image_array(
+                        reader.deserialize(raw, connection.msgtype), source.type
+                    ).shape
+            else:
+                msg = reader.deserialize(raw, connection.msgtype)
+                stamp = stamp_ns(msg)
+                sample["values"].append(joint_values(msg, source.type, source.joints))
+            sample["times"].append(stamp or receive_ns)
+            sample["receive"].append(receive_ns)
+    streams = {}
+    for source in mapping.features.values():
+        sample = raw_samples[source.feature]
+        times = np.asarray(sample["times"], dtype=np.int64)
+        order = np.argsort(times, kind="stable")
+        topic_positions = np.arange(len(times))  # a feature's samples are its topic's messages, in bag order
+        streams[source.feature] = Stream(
+            source=source,
+            times=times[order],
+            receive_times=np.asarray(sample["receive"], dtype=np.int64)[order],
+            positions=topic_positions[order],
+            values=np.asarray(sample["values"], dtype=np.float64)[order] if not source.is_image else None,
+            out_of_order=int(np.sum(np.diff(times) < 0)),
+            shape=tuple(sample["shape"] or ()),
+        )
+    return streams
+
+
+def dataset_features(mapping: Mapping, streams: dict[str, Stream]) -> dict[str, dict]:
+    """The dataset features of a mapping; image sizes come from the recorded images."""
+    features = {}
+    for name, source in mapping.features.items():
+        if source.is_image:
+            features[name] = {
+                "dtype": "video",
+                "shape": list(streams[name].shape),
+                "names": ["height", "width", "channels"],
+            }
+        else:
+            features[name] = {"dtype": "float32", "shape": [len(source.joints)], "names": list(source.joints)}
+    return features
+
+
+def write_frames(
+    reader: AnyReader, streams: dict[str, Stream], alignment: Alignment, writer: DatasetWriter, task: str
+) -> None:
+    """Pass 2: decode the images the kept frames use, in bag order, and add the frames in time order."""
+    frames = len(alignment.frame_times)
+    joints = {
+        name: stream.values[alignment.picks[name]].astype(np.float32)
+        for name, stream in streams.items()
+        if stream.values is not None
+    }
+    images = {name: stream for name, stream in streams.items() if stream.values is None}
+    # bag position of the message each frame uses, per camera, and the last frame that uses each message
+    wanted = {name: stream.positions[alignment.picks[name]] for name, stream in images.items()}
+    last_use = {name: {int(p): k for k, p in enumerate(wanted[name])} for name in images}
+    cache: dict[str, dict[int, np.ndarray]] = {name: {} for name in images}
+    seen = dict.fromkeys(images, -1)
+    topic_features: dict[str, list[str]] = {}
+    for name, stream in images.items():
+        topic_features.setdefault(stream.source.topic, []).append(name)
+    next_frame = 0
+
+    def emit_ready() -> None:
+        nonlocal next_frame
+        while next_frame < frames and all(seen[n] >= wanted[n][next_frame] for n in images):
+            frame = {name: values[next_frame] for name, values in joints.items()}
+            for name in images:
+                position = int(wanted[name][next_frame])
+                frame[name] = cache[name][position]
+                if last_use[name][position] == next_frame:
+                    del cache[name][position]
+            writer.add_frame(frame, task=task)
+            next_frame += 1
+
+    connections = [c for c in reader.connections if c.topic in topic_features]
+    topic_positions = dict.fromkeys(topic_features, -1)
+    emit_ready()  # a dataset without cameras is complete already
+    for connection, _, raw in reader.messages(connections=connections) if images else ():
+        topic_positions[connection.topic] += 1
+        position = topic_positions[connection.topic]
+        for name in topic_features[connection.topic]:
+            seen[name] = position
+            if position in last_use[name]:
+                cache[name][position] = image_array(
+                    reader.deserialize(raw, connection.msgtype), images[name].source.type
+                )
+        emit_ready()
+    if next_frame != frames:
+        raise BagError(
+            f"only {next_frame} of {frames} frames could be assembled (images missing from the bag)"
+        )
+
+
+def is_bag(path: Path) -> bool:
+    return (path / "metadata.yaml").is_file()
+
+
+def expand_bags(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Bag folders from the arguments: a bag itself, or a folder whose sub-folders are bags (sorted)."""
+    bags: list[Path] = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+        if is_bag(path) or any(path.glob("*.mcap")) or any(path.glob("*.db3")):
+            bags.append(path)
+        else:
+            found = sorted(p for p in path.iterdir() if p.is_dir())
+            if not found:
+                raise FileNotFoundError(f"{path} is neither a rosbag2 folder nor a folder of them")
+            bags.extend(found)
+    return bags
+
+
+def bag_custom_data(bag: Path) -> dict[str, str]:
+    """The `custom_data` of a bag's metadata.yaml: the recorder stores the mapping and the task there."""
+    metadata_file = bag / "metadata.yaml"
+    if not metadata_file.is_file():
+        raise BagError(
+            f"{bag} has no metadata.yaml: the recording was interrupted before the bag was closed. "
+            "On a ROS install, `ros2 bag reindex` rebuilds it"
+        )
+    metadata = yaml.safe_load(metadata_file.read_text()) or {}
+    return metadata.get("rosbag2_bagfile_information", {}).get("custom_data") or {}
+
+
+class ConvertedRegistry:
+    """Which bags became which episodes (meta/lerobot_ros/converted.json), so that a rerun resumes.
+
+    An entry is written as pending before its episode is saved and marked done after; a pending entry found
+    later is done if the dataset holds its episode (the crash came after the save) and dropped otherwise.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / CONVERTED_FILE
+        self.entries: dict[str, dict] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def settle(self, num_episodes: int) -> None:
+        for bag, entry in list(self.entries.items()):
+            if entry["state"] == "pending":
+                if entry["episode_index"] < num_episodes:
+                    entry["state"] = "done"
+                else:
+                    del self.entries[bag]
+        self._save()
+
+    def done(self, bag: Path) -> int | None:
+        entry = self.entries.get(str(bag.resolve()))
+        return entry["episode_index"] if entry and entry["state"] == "done" else None
+
+    def mark(self, bag: Path, episode_index: int, state: str) -> None:
+        self.entries[str(bag.resolve())] = {"episode_index": episode_index, "state": state}
+        self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.entries, indent=1))
+        os.replace(temporary, self.path)
+
+
+def open_dataset(root: Path, mapping: Mapping, streams: dict[str, Stream], video: VideoEncoderConfig | None):
+    """The writer of ``root``: appended to if it exists (made with the same mapping), created otherwise."""
+    features = dataset_features(mapping, streams)
+    if (root / "meta" / "info.json").is_file():
+        writer = DatasetWriter.append(root, video=video)
+        stored = root / MAPPING_FILE
+        if stored.is_file() and parse_mapping(stored.read_text()).features != mapping.features:
+            writer.close()
+            raise MappingError(
+                f"{root} was converted with another mapping ({stored}); convert into a new dataset instead"
+            )
+        existing = {k: {"dtype": v["dtype"], "shape": list(v["shape"])} for k, v in writer.features.items()}
+        mismatched = [
+            k for k, ft in features.items() if existing.get(k) != {"dtype": ft["dtype"], "shape": ft["shape"]}
+        ]
+        if mismatched:
+            writer.close()
+            raise MappingError(f"{root} has other features than these bags for {mismatched}")
+    else:
+        writer = DatasetWriter.create(
+            root, fps=mapping.fps, features=features, robot_type=mapping.robot_type, video=video
+        )
+    (root / MAPPING_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (root / MAPPING_FILE).write_text(mapping.source_text)
+    return writer
+
+
+@dataclass
+class ConversionResult:
+    root: Path
+    reports: list[EpisodeReport] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # bag, why
+    already: list[Path] = field(default_factory=list)  # converted by an earlier run
+
+
+def convert_bags(
+    bags: Iterable[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    mapping: Mapping | None = None,
+    task: str | None = None,
+    video: VideoEncoderConfig | None = None,
+    progress: bool = True,
+) -> ConversionResult:
+    """Convert episode bags into the dataset at ``output`` (created, or appended to); see the module doc.
+
+    ``mapping`` defaults to the one each bag stores; ``task`` to the bag's task, then the mapping's.
+    """
+    from lerobot_recorder.report import write_report  # matplotlib is only loaded when converting
+
+    root = Path(output)
+    result = ConversionResult(root)
+    registry = ConvertedRegistry(root)
+    writer: DatasetWriter | None = None
+    try:
+        for bag in tqdm(expand_bags(bags), desc="bags", unit="bag", disable=not progress):
+            if registry.done(bag) is not None:
+                result.already.append(bag)
+                continue
+            try:
+                custom = bag_custom_data(bag)
+                bag_map = mapping or _stored_mapping(custom, bag)
+                with AnyReader([bag]) as reader:
+                    streams = read_streams(reader, bag_map)
+                    policies = {name: default_policy(s.source, bag_map.fps) for name, s in streams.items()}
+                    alignment = align({name: s.times for name, s in streams.items()}, bag_map.fps, policies)
+                    if not len(alignment.frame_times):
+                        raise BagError(
+                            "every frame was dropped: see the stream gaps (tolerances in the mapping)"
+                        )
+                    if writer is None:
+                        writer = open_dataset(root, bag_map, streams, video)
+                        registry.settle(writer.num_episodes)
+                    index = writer.num_episodes
+                    registry.mark(bag, index, "pending")
+                    write_frames(
+                        reader, streams, alignment, writer, task or custom.get("lerobot.task") or bag_map.task
+                    )
+                    writer.save_episode()
+                    registry.mark(bag, index, "done")
+            except (
+                BagError,
+                SyncError,
+                MessageError,
+                MappingError,
+                DatasetError,
+                AnyReaderError,
+                ReaderError,
+                OSError,
+            ) as error:
+                if writer is not None:
+                    writer.discard_episode()
+                logger.warning("skipped %s: %s", bag, error)
+                result.skipped.append((bag, str(error)))
+                continue
+            report = EpisodeReport(bag, index, len(alignment.frame_times), bag_map.fps, alignment, streams)
+            write_report(report, root / REPORTS_DIR)
+            result.reports.append(report)
+    finally:
+        if writer is not None:
+            writer.close()
+    return result
+
+
+def _stored_mapping(custom: dict[str, str], bag: Path) -> Mapping:
+    if "lerobot.mapping" not in custom:
+        raise MappingError(f"{bag} stores no mapping (not recorded by lerobot_recorder): pass --mapping")
+    return parse_mapping(custom["lerobot.mapping"], where=f"{bag} (stored mapping)")

@@ -1,0 +1,91 @@
+"""Per-episode sync report of a bag conversion: a text table and a PNG of stream latencies and gaps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lerobot_recorder.sync import NS
+
+if TYPE_CHECKING:
+    from lerobot_recorder.convert import EpisodeReport
+
+
+def latency_ms(stream) -> np.ndarray:
+    """Receive time minus stamp per sample (0 for streams stamped with the receive time)."""
+    return (stream.receive_times - stream.times) / 1e6
+
+
+def report_text(report: EpisodeReport) -> str:
+    a = report.alignment
+    duration = report.frames / report.fps
+    lines = [
+        f"episode {report.episode_index} <- {report.bag}",
+        f"frames: {report.frames} kept of {a.grid_frames} on the {report.fps} fps grid ({duration:.2f} s); "
+        f"trimmed {a.trimmed_start_s:.3f} s at the start and {a.trimmed_end_s:.3f} s at the end",
+        "",
+        f"{'feature':28} {'topic':26} {'samples':>7} {'rate Hz':>8} {'latency ms p50/p99':>19} "
+        f"{'out of order':>12} {'gaps':>5} {'dropped':>7} {'stale':>6}",
+    ]
+    for name, stream in report.streams.items():
+        span = (stream.times[-1] - stream.times[0]) / NS
+        rate = (len(stream.times) - 1) / span if span > 0 else 0.0
+        p50, p99 = np.percentile(latency_ms(stream), [50, 99])
+        lines.append(
+            f"{name:28} {stream.source.topic:26} {len(stream.times):7d} {rate:8.1f} {p50:9.1f}/{p99:<9.1f} "
+            f"{stream.out_of_order:12d} {len(a.gaps.get(name, [])):5d} {len(a.dropped.get(name, [])):7d} "
+            f"{len(a.stale.get(name, [])):6d}"
+        )
+    start = min(int(s.times[0]) for s in report.streams.values())
+    problems = []
+    for name, gaps in a.gaps.items():
+        for begin, end in gaps:
+            problems.append(f"gap in {name}: {(end - begin) / 1e6:.0f} ms at {(begin - start) / NS:.2f} s")
+    for name, stream in report.streams.items():
+        if stream.out_of_order:
+            problems.append(
+                f"{name}: {stream.out_of_order} samples arrived with stamps older than the previous one"
+            )
+    lines += ["", "problems:" if problems else "problems: none", *[f"  - {p}" for p in problems]]
+    return "\n".join(lines) + "\n"
+
+
+def report_plot(report: EpisodeReport, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    streams = report.streams
+    start = min(int(s.times[0]) for s in streams.values())
+    figure, axes = plt.subplots(
+        len(streams), 1, figsize=(10, 1.8 * len(streams) + 0.8), sharex=True, squeeze=False
+    )
+    for axis, (name, stream) in zip(axes[:, 0], streams.items(), strict=True):
+        axis.plot((stream.times - start) / NS, latency_ms(stream), ".", markersize=2)
+        for begin, end in report.alignment.gaps.get(name, []):
+            axis.axvspan((begin - start) / NS, (end - start) / NS, color="tab:red", alpha=0.3)
+        for dropped in report.alignment.dropped.get(name, []):
+            axis.axvline((dropped - start) / NS, color="tab:orange", linewidth=0.5)
+        axis.set_ylabel("latency ms", fontsize=8)
+        axis.set_title(f"{name} ({stream.source.topic})", fontsize=9, loc="left")
+    kept = (report.alignment.frame_times - start) / NS
+    axes[-1, 0].set_xlabel(
+        f"time since first message, s ({len(kept)} frames kept; red: gaps, orange: dropped frames)"
+    )
+    figure.suptitle(f"episode {report.episode_index}: receive latency per stream", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def write_report(report: EpisodeReport, folder: Path) -> tuple[Path, Path]:
+    """Write `episode_XXXXXX.txt` and `.png` into ``folder``; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"episode_{report.episode_index:06d}"
+    text, image = stem.with_suffix(".txt"), stem.with_suffix(".png")
+    text.write_text(report_text(report))
+    report_plot(report, image)
+    return text, image
