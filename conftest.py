@@ -1,8 +1,9 @@
 """Test settings shared by every package's tests.
 
 DDS isolation: each pytest run gets its own ROS domain and keeps discovery on this host, so that parallel
-runs (other developers, CI) never see each other's nodes and no test traffic leaves the machine. Set before
-any test initialises rclpy; child processes inherit it.
+runs (other developers, CI) never see each other's nodes and no test traffic leaves the machine; and Fast DDS
+uses its large-data transports, as the suite does everywhere. Set before any test initialises rclpy; child
+processes inherit it.
 """
 
 import os
@@ -14,6 +15,8 @@ import pytest
 
 os.environ["ROS_DOMAIN_ID"] = os.environ.get("LEROBOT_ROS_TEST_DOMAIN_ID", str(random.randint(1, 100)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+# Camera images (~1 MB) exceed Fast DDS's default shared-memory segment and get lost as UDP fragments.
+os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 
 
 @pytest.fixture

@@ -47,12 +47,15 @@ else
     echo "$stamp" > "$stamp_file"
 fi
 
-marker="# >>> lerobot-ros workspace >>>"
-if ! grep -qF "$marker" "$VENV/bin/activate"; then
-    say "hooking the colcon workspace into $VENV/bin/activate"
-    cat >> "$VENV/bin/activate" <<HOOK
-
-$marker
+# (Re)write the hook block of .venv/bin/activate, so that changes to it reach existing venvs too.
+begin="# >>> lerobot-ros workspace >>>"
+end="# <<< lerobot-ros workspace <<<"
+sed -i "/^$begin\$/,/^$end\$/d" "$VENV/bin/activate"
+cat >> "$VENV/bin/activate" <<HOOK
+$begin
+# Camera images (~1 MB) exceed Fast DDS's default shared-memory segment and get lost as UDP fragments:
+# its large-data mode (shared memory + TCP) carries them without loss.
+export FASTDDS_BUILTIN_TRANSPORTS="\${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
 # The ROS wheels live in this venv's prefix; the workspace's own packages (lerobot_msgs...) in install/.
 case ":\${AMENT_PREFIX_PATH:-}:" in *":\$VIRTUAL_ENV:"*) ;; *)
     export AMENT_PREFIX_PATH="\$VIRTUAL_ENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"
@@ -63,9 +66,8 @@ if [ -n "\${ZSH_VERSION:-}" ] && [ -f "$ROOT/install/setup.zsh" ]; then
 elif [ -f "$ROOT/install/setup.bash" ]; then
     . "$ROOT/install/setup.bash"
 fi
-# <<< lerobot-ros workspace <<<
+$end
 HOOK
-fi
 
 say "building the workspace with colcon"
 # shellcheck disable=SC1091
