@@ -52,33 +52,28 @@ def report_text(report: EpisodeReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_plot(report: EpisodeReport, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def report_plot(report: EpisodeReport, path: Path, max_points: int = 2000) -> None:
+    """Latency per stream over the episode, gaps shaded red, dropped frames as orange lines."""
+    from matplotlib.figure import Figure  # the object API: no pyplot start-up, no global state
 
     streams = report.streams
     start = min(int(s.times[0]) for s in streams.values())
-    figure, axes = plt.subplots(
-        len(streams), 1, figsize=(10, 1.8 * len(streams) + 0.8), sharex=True, squeeze=False
-    )
-    for axis, (name, stream) in zip(axes[:, 0], streams.items(), strict=True):
-        axis.plot((stream.times - start) / NS, latency_ms(stream), ".", markersize=2)
+    figure = Figure(figsize=(10, 1.8 * len(streams) + 0.8))
+    axes = figure.subplots(len(streams), 1, sharex=True, squeeze=False)[:, 0]
+    for axis, (name, stream) in zip(axes, streams.items(), strict=True):
+        every = max(1, len(stream.times) // max_points)  # a readable plot needs no more points than pixels
+        axis.plot((stream.times[::every] - start) / NS, latency_ms(stream)[::every], ".", markersize=2)
         for begin, end in report.alignment.gaps.get(name, []):
             axis.axvspan((begin - start) / NS, (end - start) / NS, color="tab:red", alpha=0.3)
         for dropped in report.alignment.dropped.get(name, []):
             axis.axvline((dropped - start) / NS, color="tab:orange", linewidth=0.5)
         axis.set_ylabel("latency ms", fontsize=8)
         axis.set_title(f"{name} ({stream.source.topic})", fontsize=9, loc="left")
-    kept = (report.alignment.frame_times - start) / NS
-    axes[-1, 0].set_xlabel(
-        f"time since first message, s ({len(kept)} frames kept; red: gaps, orange: dropped frames)"
-    )
+    kept = len(report.alignment.frame_times)
+    axes[-1].set_xlabel(f"seconds since the first message ({kept} frames kept; red: gaps, orange: drops)")
     figure.suptitle(f"episode {report.episode_index}: receive latency per stream", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
-    plt.close(figure)
 
 
 def write_report(report: EpisodeReport, folder: Path) -> tuple[Path, Path]:
