@@ -1,0 +1,61 @@
+"""The last step before a command leaves the node: finite values only, within joint limits, bounded steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Per-joint bounds in command units (radians); None disables a check."""
+
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    max_step: np.ndarray | float | None = None  # largest change of a joint from one tick to the next
+
+
+class SafetyFilter:
+    """Filters one command per tick. A non-finite action is never sent: the last safe command is held."""
+
+    def __init__(self, limits: SafetyLimits, start: np.ndarray) -> None:
+        start = np.asarray(start, dtype=np.float64)
+        if not np.isfinite(start).all():
+            raise ValueError(f"the starting position is not finite: {start}")
+        self.limits = limits
+        self.last = self._clamp(start)
+
+    def _clamp(self, command: np.ndarray) -> np.ndarray:
+        if self.limits.lower is not None or self.limits.upper is not None:
+            command = np.clip(command, self.limits.lower, self.limits.upper)
+        return command
+
+    def filter(self, action: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The command to send for ``action``, and what was changed (empty when it passed untouched)."""
+        action = np.asarray(action, dtype=np.float64)
+        events = []
+        if action.shape != self.last.shape:
+            raise ValueError(f"action has shape {action.shape}, the robot has {self.last.shape[0]} joints")
+        if not np.isfinite(action).all():
+            return self.last.copy(), [f"non-finite action {action.tolist()} replaced by holding position"]
+        command = self._clamp(action)
+        if not np.array_equal(command, action):
+            events.append("action clamped to the joint limits")
+        if self.limits.max_step is not None:
+            step = np.clip(command - self.last, -self.limits.max_step, self.limits.max_step)
+            if not np.array_equal(step, command - self.last):
+                events.append("action step limited")
+            command = self.last + step
+        self.last = command
+        return command.copy(), events
+
+    def hold(self) -> np.ndarray:
+        """The last safe command (what the robot holds when no action is available)."""
+        return self.last.copy()
+
+    def reset(self, position: np.ndarray) -> None:
+        """Start again from the robot's measured position (activation, after a stop)."""
+        position = np.asarray(position, dtype=np.float64)
+        if np.isfinite(position).all():
+            self.last = self._clamp(position)
