@@ -8,8 +8,11 @@ processes inherit it.
 
 import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +47,20 @@ def spin_until() -> Callable[..., bool]:
         return predicate()
 
     return spin
+
+
+@pytest.fixture
+def start_fake_robot() -> Iterator[Callable[[int, int], subprocess.Popen]]:
+    """start(width, height) runs test/fake_robot.py (numbered joint states, two cameras, commands) in its own
+    process; every process started is killed after the test."""
+    processes = []
+
+    def start(width: int, height: int) -> subprocess.Popen:
+        script = Path(__file__).with_name("test") / "fake_robot.py"
+        processes.append(subprocess.Popen([sys.executable, str(script), str(width), str(height)]))
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()

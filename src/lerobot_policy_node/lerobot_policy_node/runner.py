@@ -89,7 +89,9 @@ class PolicyRunner:
             except StaleObservation as stale:
                 self.merger.reset()
                 return TickResult(self.safety.hold(), True, f"stale input: {stale}", new_chunk=new_chunk)
-            if not self._busy and self.merger.wants_chunk(tick, self.request_threshold):
+            # ask early enough that the chunk arrives before the queue runs dry, however slow inference is
+            threshold = max(self.request_threshold, self._expected_delay() + 1)
+            if not self._busy and self.merger.wants_chunk(tick, threshold):
                 self._jobs.append(
                     (observation, stamp, tick, self.merger.pending(tick), self._expected_delay())
                 )

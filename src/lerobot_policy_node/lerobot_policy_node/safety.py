@@ -31,22 +31,27 @@ class SafetyFilter:
             command = np.clip(command, self.limits.lower, self.limits.upper)
         return command
 
-    def filter(self, action: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """The command to send for ``action``, and what was changed (empty when it passed untouched)."""
+    def preview(self, previous: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The command ``action`` would become after ``previous``, and why it changed; changes no state."""
         action = np.asarray(action, dtype=np.float64)
-        events = []
-        if action.shape != self.last.shape:
-            raise ValueError(f"action has shape {action.shape}, the robot has {self.last.shape[0]} joints")
+        if action.shape != previous.shape:
+            raise ValueError(f"action has shape {action.shape}, the robot has {previous.shape[0]} joints")
         if not np.isfinite(action).all():
-            return self.last.copy(), [f"non-finite action {action.tolist()} replaced by holding position"]
+            return previous.copy(), [f"non-finite action {action.tolist()} replaced by holding position"]
+        events = []
         command = self._clamp(action)
         if not np.array_equal(command, action):
             events.append("action clamped to the joint limits")
         if self.limits.max_step is not None:
-            step = np.clip(command - self.last, -self.limits.max_step, self.limits.max_step)
-            if not np.array_equal(step, command - self.last):
+            step = np.clip(command - previous, -self.limits.max_step, self.limits.max_step)
+            if not np.array_equal(step, command - previous):
                 events.append("action step limited")
-            command = self.last + step
+            command = previous + step
+        return command, events
+
+    def filter(self, action: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The command to send this tick for ``action``, and what was changed (empty when untouched)."""
+        command, events = self.preview(self.last, action)
         self.last = command
         return command.copy(), events
 

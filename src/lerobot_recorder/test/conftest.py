@@ -1,5 +1,3 @@
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -30,13 +28,9 @@ def mapping_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fake_robot():
-    """Starts fake_robot.py (320×240 cameras) in its own process; yields the process."""
-    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_robot.py")), "320", "240"])
-    yield process
-    process.kill()
-    process.wait()
-
+def fake_robot(start_fake_robot):
+    """The shared fake robot (test/fake_robot.py) with 320×240 cameras."""
+    return start_fake_robot(320, 240)
 
 FPS = 30
 NS = 1_000_000_000

@@ -1,15 +1,451 @@
-"""Entry point of `lerobot_policy_node policy` (reserved now so the command exists; issue #7 builds it)."""
+"""`ros2 run lerobot_policy_node policy`: a lifecycle node that runs a policy on live observations.
+
+configure: load the checkpoint, check the mapping against its input features, subscribe to the inputs.
+activate: start the control loop (one command per tick at the mapping's fps; inference in the background).
+deactivate: hold the last safe command. Services ~/start, ~/stop (hold while active), ~/reset.
+"""
+
+from __future__ import annotations
 
 import argparse
+import sys
+import threading
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.time import Time
+from rclpy.utilities import remove_ros_args
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from lerobot_dataset.mapping import MappingError, load_mapping
+from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
+from lerobot_msgs.msg import ActionChunk, PolicyStatus
+from lerobot_policy_node.chunks import STRATEGIES, make_merger
+from lerobot_policy_node.observation import ObservationBuffer, check_mapping
+from lerobot_policy_node.runner import Chunk, PolicyRunner, TickResult
+from lerobot_policy_node.safety import SafetyFilter, SafetyLimits
+
+OUTPUTS = {
+    "forward": Float64MultiArray,  # forward_command_controller: one setpoint per tick
+    "trajectory": JointTrajectory,  # joint_trajectory_controller: the queued actions, on every new chunk
+    "joint_state": JointState,  # topic_based_ros2_control / the suite's drivers: one setpoint per tick
+}
+MESSAGE_TYPES = {
+    "sensor_msgs/msg/JointState": JointState,
+    "std_msgs/msg/Float64MultiArray": Float64MultiArray,
+    "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
+    "sensor_msgs/msg/Image": Image,
+    "sensor_msgs/msg/CompressedImage": CompressedImage,
+}
+COMMANDS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class PolicyNode(LifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy", **kwargs)
+        declare = self.declare_parameter
+        self.p_checkpoint = declare("checkpoint", "").value
+        self.p_mapping = declare("mapping", "so101_sim").value
+        self.p_device = declare("device", "").value
+        self.p_strategy = declare("strategy", "latency").value
+        self.p_aggregate = declare("aggregate", "weighted_average").value
+        self.p_request_fraction = declare("request_fraction", 0.5).value
+        self.p_staleness = declare("staleness", 0.5).value
+        self.p_output = declare("output", "forward").value
+        self.p_command_topic = declare("command_topic", "arm/commands").value
+        self.p_output_joints = list(declare("output_joints", Parameter.Type.STRING_ARRAY).value or [])
+        self.p_lower = list(declare("joint_lower", Parameter.Type.DOUBLE_ARRAY).value or [])
+        self.p_upper = list(declare("joint_upper", Parameter.Type.DOUBLE_ARRAY).value or [])
+        self.p_max_step = declare("max_step", 0.2).value
+        self.task = declare("task", "").value
+        self.policy = None
+        self.runner: PolicyRunner | None = None
+        self.timer = None
+        self.running = False
+        self.holding_reason = "not active"
+        self.chunks = 0
+        self.acting = False  # an action was sent since activation
+        self.held_while_acting = 0  # ticks held after the first action: gaps between chunks, stale inputs
+        self.period_errors: deque[float] = deque(maxlen=100)
+        self.last_tick_time: float | None = None
+        self.subscriptions_: list = []
+        self.create_service(Trigger, "~/start", self._on_start)
+        self.create_service(Trigger, "~/stop", self._on_stop)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_subscription(String, "~/task", lambda msg: self._set_task(msg.data), 10)
+        self.status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
+        self.chunk_pub = self.create_publisher(ActionChunk, "~/action_chunk", 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_status)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (
+            MappingError,
+            ValueError,
+            OSError,
+        ) as error:  # CheckpointError and ConfigError are ValueErrors
+            self.holding_reason = f"cannot configure: {error}"
+            self.get_logger().error(self.holding_reason)
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        from lerobot_policy_node.policy import LoadedPolicy  # torch: only once a checkpoint is asked for
+
+        if not self.p_checkpoint:
+            raise ValueError(
+                "no checkpoint: set the 'checkpoint' parameter to a pretrained_model folder or Hub id"
+            )
+        if self.p_strategy not in STRATEGIES or self.p_output not in OUTPUTS:
+            raise ValueError(f"strategy must be one of {STRATEGIES} and output one of {sorted(OUTPUTS)}")
+        self.mapping = load_mapping(self.p_mapping)
+        self.policy = LoadedPolicy(self.p_checkpoint, self.p_device)
+        self.policy.task = self.task or self.mapping.task
+        problems = check_mapping(self.mapping, self.policy.input_features, self.policy.output_features)
+        if problems:
+            raise ValueError(
+                f"the mapping '{self.mapping.name}' does not fit {self.p_checkpoint}: " + "; ".join(problems)
+            )
+        self.action_joints = list(self.mapping.features["action"].joints)
+        self.output_joints = self.p_output_joints or self.action_joints
+        missing = sorted(set(self.output_joints) - set(self.action_joints))
+        if missing:
+            raise ValueError(f"output_joints {missing} are not actions of the policy ({self.action_joints})")
+        self.output_order = [self.action_joints.index(j) for j in self.output_joints]
+        state = self.mapping.features.get("observation.state")
+        if state is None or not set(self.action_joints) <= set(state.joints):
+            raise ValueError(
+                "the hold position comes from observation.state, which must list every action joint"
+            )
+        self.state_order = [state.joints.index(j) for j in self.action_joints]
+        self.fps = self.mapping.fps
+        self.observations = ObservationBuffer(list(self.policy.input_features), self.p_staleness)
+        for name in self.policy.input_features:
+            source = self.mapping.features[name]
+            qos = qos_profile_sensor_data if source.is_image else COMMANDS
+            self.subscriptions_.append(
+                self.create_subscription(
+                    MESSAGE_TYPES[source.type],
+                    source.topic,
+                    lambda msg, s=source: self._on_input(s, msg),
+                    qos,
+                )
+            )
+        self.command_pub = self.create_publisher(OUTPUTS[self.p_output], self.p_command_topic, COMMANDS)
+        limits = SafetyLimits(
+            lower=np.array(self.p_lower) if self.p_lower else None,
+            upper=np.array(self.p_upper) if self.p_upper else None,
+            max_step=self.p_max_step if self.p_max_step > 0 else None,
+        )
+        merger = make_merger(self.p_strategy, self.p_aggregate)
+        chunk_size = getattr(self.policy.policy.config, "n_action_steps", None) or 1
+        threshold = int(self.p_request_fraction * chunk_size)
+        self.runner = PolicyRunner(
+            self.policy.predict, self.observations, merger,
+            SafetyFilter(limits, np.zeros(len(self.action_joints))),
+            fps=self.fps, request_threshold=threshold, clock=self._now,
+        )  # fmt: skip
+        self.policy.warm_up()
+        self.runner.inference_times.append(
+            self.policy.warm_up()
+        )  # the expected delay is known from the start
+        self.holding_reason = "configured: activate to start"
+        self.get_logger().info(
+            f"{self.policy.type} policy from {self.p_checkpoint} on {self.policy.device}; {self.fps} Hz, "
+            f"{self.p_strategy} chunks → {self.p_output} on {self.p_command_topic}"
+        )
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        position = self._measured_position()
+        if position is None:
+            self.holding_reason = "cannot activate: no observation.state received yet (is the robot running?)"
+            self.get_logger().error(self.holding_reason)
+            return TransitionCallbackReturn.FAILURE
+        self.runner.reset(position)
+        self.policy.reset()
+        self.t0 = self._now()
+        self.last_tick_time = None
+        self.acting, self.held_while_acting = False, 0
+        self.running = True
+        self.timer = self.create_timer(1.0 / self.fps, self._control_tick)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.running = False
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+        self._send(self.runner.safety.hold(), trajectory_hold=True)
+        self.holding_reason = "deactivated: holding position"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for subscription in self.subscriptions_:
+            self.destroy_subscription(subscription)
+        self.subscriptions_.clear()
+        if self.runner is not None:
+            self.runner.close()
+        self.policy = self.runner = None
+        self.holding_reason = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.runner is not None:
+            self.runner.close()
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- inputs ----------------------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds / 1e9
+
+    def _on_input(self, source, msg) -> None:
+        received = self._now()
+        try:
+            value = (
+                image_array(msg, source.type)
+                if source.is_image
+                else joint_values(msg, source.type, source.joints)
+            )
+        except MessageError as error:
+            self.get_logger().warning(f"{source.topic}: {error}", throttle_duration_sec=5.0)
+            return
+        stamp = stamp_ns(msg)
+        self.observations.update(source.feature, value, stamp / 1e9 if stamp else received, received)
+
+    def _measured_position(self) -> np.ndarray | None:
+        try:
+            observation, _ = self.observations.assemble(self._now())
+        except RuntimeError:
+            return None
+        return np.asarray(observation["observation.state"])[self.state_order]
+
+    def _set_task(self, task: str) -> None:
+        self.task = task
+        if self.policy is not None:
+            self.policy.task = task
+
+    # -- control loop ----------------------------------------------------------------------------------------
+
+    def _control_tick(self) -> None:
+        now = self._now()
+        if self.last_tick_time is not None:
+            self.period_errors.append(abs(now - self.last_tick_time - 1.0 / self.fps))
+        self.last_tick_time = now
+        tick = round((now - self.t0) * self.fps)
+        if not self.running:
+            result = TickResult(self.runner.safety.hold(), True, "stopped (call ~/start)")
+        else:
+            result = self.runner.tick(tick)
+        if result.new_chunk is not None:
+            self._publish_chunk(result.new_chunk)
+        if result.holding and result.reason != self.holding_reason:
+            self.get_logger().warning(f"holding position: {result.reason}")
+        self.holding_reason = result.reason if result.holding else ""
+        self.held_while_acting += int(self.acting and result.holding)
+        self.acting |= not result.holding
+        for event in result.events:
+            self.get_logger().warning(event, throttle_duration_sec=2.0)
+        if self.p_output == "trajectory":
+            if result.new_chunk is not None or result.holding:
+                self._send_trajectory(tick, result)
+        else:
+            self._send(result.command)
+
+    def _send(self, command: np.ndarray, trajectory_hold: bool = False) -> None:
+        values = [float(v) for v in np.asarray(command)[self.output_order]]
+        if self.p_output == "forward":
+            self.command_pub.publish(Float64MultiArray(data=values))
+        elif self.p_output == "joint_state":
+            msg = JointState(name=self.output_joints, position=values)
+            msg.header.stamp = self.get_clock().now().to_msg()
+            self.command_pub.publish(msg)
+        elif trajectory_hold:
+            self.command_pub.publish(self._trajectory(np.asarray(command)[None, :]))
+
+    def _send_trajectory(self, tick: int, result: TickResult) -> None:
+        """The queued actions from this tick on, safety-filtered, as one trajectory that replaces the last."""
+        if result.holding:
+            self.command_pub.publish(self._trajectory(result.command[None, :]))
+            return
+        planned = [result.command]
+        for step in self.runner.merger.pending(tick + 1):
+            planned.append(self.runner.safety.preview(planned[-1], step)[0])
+        self.command_pub.publish(self._trajectory(np.asarray(planned)))
+
+    def _trajectory(self, points: np.ndarray) -> JointTrajectory:
+        period = 1.0 / self.fps
+        velocities = np.gradient(points, period, axis=0) if len(points) > 1 else np.zeros_like(points)
+        trajectory = JointTrajectory(joint_names=self.output_joints)  # zero stamp: start now
+        for k, (position, velocity) in enumerate(zip(points, velocities, strict=True)):
+            seconds = (k + 1) * period
+            trajectory.points.append(
+                JointTrajectoryPoint(
+                    positions=[float(v) for v in position[self.output_order]],
+                    velocities=[float(v) for v in velocity[self.output_order]],
+                    time_from_start=Duration(sec=int(seconds), nanosec=int(seconds % 1 * 1e9)),
+                )
+            )
+        return trajectory
+
+    def _publish_chunk(self, chunk: Chunk) -> None:
+        self.chunks += 1
+        msg = ActionChunk(
+            observation_stamp=Time(nanoseconds=int(chunk.observation_stamp * 1e9)).to_msg(),
+            sequence=chunk.sequence,
+            joint_names=self.action_joints,
+            control_period=1.0 / self.fps,
+            horizon=len(chunk.actions),
+            positions=[float(v) for v in np.asarray(chunk.actions).ravel()],
+            policy_type=self.policy.type,
+            checkpoint=self.p_checkpoint,
+            inference_time=chunk.inference_time,
+        )
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.chunk_pub.publish(msg)
+
+    # -- services and status ---------------------------------------------------------------------------------
+
+    def _on_start(self, request, response: Trigger.Response) -> Trigger.Response:
+        if self.runner is None or self.timer is None:
+            response.message = "not active: configure and activate the node first"
+            return response
+        position = self._measured_position()
+        if position is not None:
+            self.runner.reset(position)
+        self.running = response.success = True
+        response.message = "running"
+        return response
+
+    def _on_stop(self, request, response: Trigger.Response) -> Trigger.Response:
+        self.running = False
+        response.success, response.message = True, "stopped: holding position"
+        return response
+
+    def _on_reset(self, request, response: Trigger.Response) -> Trigger.Response:
+        if self.runner is None:
+            response.message = "not configured"
+            return response
+        position = self._measured_position()
+        self.runner.reset(position if position is not None else self.runner.safety.hold())
+        self.policy.reset()
+        response.success, response.message = True, "chunks and policy state cleared"
+        return response
+
+    def _publish_status(self) -> None:
+        now = self._now()
+        runner = self.runner
+        times = list(runner.inference_times) if runner else []
+        state = PolicyStatus.UNCONFIGURED if runner is None else PolicyStatus.INACTIVE
+        if runner is not None and self.timer is not None:
+            state = PolicyStatus.HOLDING if self.holding_reason else PolicyStatus.RUNNING
+        status = PolicyStatus(
+            state=state,
+            policy_type=self.policy.type if self.policy else "",
+            checkpoint=self.p_checkpoint,
+            task=self.task,
+            inference_time=times[-1] if times else 0.0,
+            inference_time_p99=float(np.percentile(times, 99)) if times else 0.0,
+            period_error_p99=float(np.percentile(self.period_errors, 99)) if self.period_errors else 0.0,
+            queue_depth=runner.merger.remaining(round((now - getattr(self, "t0", now)) * self.fps))
+            if runner
+            else 0,
+            chunks=self.chunks,
+            message=self.holding_reason,
+        )
+        status.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(status)
+        level = DiagnosticStatus.OK if state == PolicyStatus.RUNNING else DiagnosticStatus.WARN
+        values = {
+            "inference time p99 (s)": status.inference_time_p99,
+            "period error p99 (s)": status.period_error_p99,
+            "queue depth": status.queue_depth,
+            "chunks": status.chunks,
+            "ticks held after the first action": self.held_while_acting,
+        }
+        diagnostic = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_name()}: policy",
+            message=self.holding_reason or "running",
+            hardware_id=self.p_checkpoint,
+            values=[
+                KeyValue(key=k, value=f"{v:.4f}" if isinstance(v, float) else str(v))
+                for k, v in values.items()
+            ],
+        )
+        array = DiagnosticArray(status=[diagnostic])
+        array.header.stamp = status.header.stamp
+        self.diagnostics_pub.publish(array)
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
+    parser = argparse.ArgumentParser(
+        prog="lerobot-ros-policy",
+        description=(
+            "Run a trained policy (ACT, Diffusion, pi0 checkpoint folder or Hub id) on live ROS observations "
+            "and stream its actions to a ros2_control controller. A lifecycle node: --autostart configures "
+            "and activates it at once; otherwise use `ros2 lifecycle set /policy configure|activate`. "
+            "Options are shortcuts for the node's ROS parameters."
+        ),
+    )
+    parser.add_argument("--checkpoint", help="pretrained_model folder or Hub repo id")
+    parser.add_argument("--mapping", help="mapping name (config/mappings/) or YAML path (default so101_sim)")
+    parser.add_argument("--output", choices=sorted(OUTPUTS), help="command message type (default forward)")
+    parser.add_argument("--command-topic", help="where commands go (default arm/commands)")
+    parser.add_argument("--strategy", choices=STRATEGIES, help="how chunks are merged (default latency)")
+    parser.add_argument("--task", help="task text for language-conditioned policies")
+    parser.add_argument("--autostart", action="store_true", help="configure and activate at start")
+    args = parser.parse_args(argv)
+    names = ("checkpoint", "mapping", "output", "command_topic", "strategy", "task")
+    overrides = [Parameter(name, value=getattr(args, name)) for name in names if getattr(args, name)]
+    return args, overrides
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lerobot_policy_node policy",
-        description=(
-            "Run a trained policy on live observations and stream action chunks to ros2_control "
-            "controllers. Not available yet: issue #7 builds it."
-        ),
-    )
-    parser.parse_known_args(argv)  # known args only: `ros2 run` appends --ros-args
-    parser.exit(1, "lerobot_policy_node policy: not implemented yet (issue #7).\n")
+    argv = sys.argv if argv is None else argv
+    args, overrides = parse_args(remove_ros_args(argv)[1:])
+    rclpy.init(args=argv)
+    node = PolicyNode(parameter_overrides=overrides)
+    executor = MultiThreadedExecutor(num_threads=3)  # inputs keep arriving while a tick publishes
+    executor.add_node(node)
+    if args.autostart:
+        threading.Thread(target=_autostart, args=(node,), daemon=True).start()
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node.runner is not None:
+            node.runner.close()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def _autostart(node: PolicyNode) -> None:
+    """Configure, then activate once the robot's state has arrived (retrying for up to 30 s)."""
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if node._measured_position() is not None:
+            node.trigger_activate()
+            return
+        time.sleep(0.1)
+    node.get_logger().error("no observation.state within 30 s: not activated")

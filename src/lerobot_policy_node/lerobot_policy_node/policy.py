@@ -1,0 +1,80 @@
+"""A trained policy as the runner sees it: observation arrays in, a chunk of actions (steps × joints) out."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lerobot_training.checkpoint import load_pretrained
+
+
+class LoadedPolicy:
+    """A checkpoint (local `pretrained_model` folder or Hub id) with its pre- and post-processors."""
+
+    def __init__(self, checkpoint: str | Path, device: str | None = None, threads: int = 0) -> None:
+        """``threads``: CPU threads for inference; 0 leaves one core to the control loop."""
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) - 1))
+        self.checkpoint = str(checkpoint)
+        self.policy, self.preprocessor, self.postprocessor = load_pretrained(
+            checkpoint, device=device or None
+        )
+        config = self.policy.config
+        self.type: str = config.type
+        self.device = torch.device(config.device)
+        self.input_features = _plain(config.input_features)
+        self.output_features = _plain(config.output_features)
+        self.task = ""
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+    def warm_up(self) -> float:
+        """One inference on a blank observation (the first is slow: lazy initialisation); its seconds."""
+        blank = {}
+        for name, feature in self.input_features.items():
+            shape = feature["shape"]
+            visual = feature["type"] == "VISUAL"
+            blank[name] = (
+                np.zeros((shape[1], shape[2], shape[0]), np.uint8) if visual else np.zeros(shape, np.float32)
+            )
+        started = time.perf_counter()
+        self.predict(blank, np.zeros((0,)), 0)
+        elapsed = time.perf_counter() - started
+        self.reset()
+        return elapsed
+
+    def to_batch(self, observation: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Arrays as the dataset gives them (images H×W×C uint8) → a batch of one, as the policy trains on."""
+        batch: dict[str, Any] = {}
+        for name, value in observation.items():
+            if self.input_features.get(name, {}).get("type") == "VISUAL":
+                tensor = torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
+            else:
+                tensor = torch.as_tensor(np.asarray(value, dtype=np.float32))
+            batch[name] = tensor.unsqueeze(0)
+        batch["task"] = [self.task]
+        return batch
+
+    @torch.inference_mode()
+    def predict(self, observation: dict[str, np.ndarray], pending: np.ndarray, delay: int) -> np.ndarray:
+        """The chunk for this observation (``pending``/``delay`` are for real-time chunking policies)."""
+        batch = self.preprocessor(self.to_batch(observation))
+        chunk = self.postprocessor(self.policy.predict_action_chunk(batch))
+        return chunk[0].float().cpu().numpy()
+
+
+def _plain(features: Any) -> dict[str, dict[str, Any]]:
+    """Config features (dataclasses or dicts) as config.json writes them: name → {"type", "shape"}."""
+    plain = {}
+    for name, feature in features.items():
+        if isinstance(feature, dict):
+            plain[name] = {"type": str(feature["type"]), "shape": list(feature["shape"])}
+        else:
+            kind = getattr(feature.type, "value", feature.type)
+            plain[name] = {"type": str(kind), "shape": list(feature.shape)}
+    return plain

@@ -1,0 +1,158 @@
+"""The policy node over real DDS: fake robot process → node with a small ACT checkpoint → a subscriber in the
+place of each controller type."""
+
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="needs the workspace venv (make setup)")
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Float64MultiArray  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from lerobot_dataset.features import DEFAULT_FEATURES  # noqa: E402
+from lerobot_msgs.msg import ActionChunk  # noqa: E402
+from lerobot_policy_node.ros.policy_node import PolicyNode  # noqa: E402
+from lerobot_training.checkpoint import save_pretrained  # noqa: E402
+from lerobot_training.policies import make_policy, make_policy_config, make_pre_post_processors  # noqa: E402
+
+FPS = 50  # a 20 ms period: shorter than this ACT's inference on a CPU
+JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
+MAPPING = textwrap.dedent(
+    f"""
+    name: fake_robot
+    robot_type: so101
+    fps: {FPS}
+    task: Pick up the cube.
+    features:
+      observation.state: {{topic: /joint_states, type: sensor_msgs/msg/JointState, joints: {JOINTS}}}
+      action: {{topic: /arm/commands, type: std_msgs/msg/Float64MultiArray, joints: {JOINTS}}}
+      observation.images.{{camera}}: {{topic: /front/image_raw, type: sensor_msgs/msg/Image}}
+    """
+)
+OUTPUT_TYPES = {"forward": Float64MultiArray, "trajectory": JointTrajectory, "joint_state": JointState}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A randomly initialised small ACT (ResNet-18 backbone) for one 96×128 camera, saved like a trained one."""
+    features = {
+        "observation.state": {"dtype": "float32", "shape": [6], "names": JOINTS},
+        "observation.images.front": {
+            "dtype": "video",
+            "shape": [240, 320, 3],
+            "names": ["height", "width", "channels"],
+        },
+        "action": {"dtype": "float32", "shape": [6], "names": JOINTS},
+        **{name: dict(spec) for name, spec in DEFAULT_FEATURES.items()},
+    }
+    stats = {
+        name: {"mean": [0.0] * 6, "std": [1.0] * 6, "min": [-1.0] * 6, "max": [1.0] * 6}
+        for name in ("observation.state", "action")
+    }
+    stats["observation.images.front"] = {
+        "mean": [[[0.5]]] * 3, "std": [[[0.25]]] * 3, "min": [[[0.0]]] * 3, "max": [[[1.0]]] * 3
+    }  # fmt: skip
+    config = make_policy_config(
+        "act", pretrained_backbone_weights=None, device="cpu", dim_model=64, n_heads=4, dim_feedforward=128,
+        n_encoder_layers=2, n_vae_encoder_layers=1, latent_dim=8, chunk_size=50, n_action_steps=50,
+    )  # fmt: skip
+    policy = make_policy(config, features)
+    preprocessor, postprocessor = make_pre_post_processors(config, stats)
+    return save_pretrained(
+        tmp_path_factory.mktemp("act") / "pretrained_model", policy, preprocessor, postprocessor
+    )
+
+
+def start_node(ros_context, tmp_path, checkpoint, output: str, camera: str = "front"):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(MAPPING.replace("{camera}", camera))
+    node = PolicyNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("checkpoint", value=str(checkpoint)),
+            Parameter("mapping", value=str(mapping)),
+            Parameter("output", value=output),
+            Parameter("command_topic", value="/test/commands"),
+            Parameter("max_step", value=0.0),  # no step bound: the random policy may jump
+        ],
+    )
+    executor = MultiThreadedExecutor(num_threads=3, context=ros_context)
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    return node, executor
+
+
+@pytest.mark.parametrize("output", sorted(OUTPUT_TYPES))
+def test_commands_flow_at_the_control_rate_across_chunks(
+    ros_context, tmp_path, checkpoint, start_fake_robot, output
+):
+    start_fake_robot(128, 96)
+    node, executor = start_node(ros_context, tmp_path, checkpoint, output)
+    listener = rclpy.create_node("controller_stand_in", context=ros_context)
+    commands, chunks = [], []
+    listener.create_subscription(
+        OUTPUT_TYPES[output], "/test/commands", lambda m: commands.append((time.monotonic(), m)), 100
+    )
+    listener.create_subscription(ActionChunk, "/policy/action_chunk", chunks.append, 100)
+    executor.add_node(listener)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, node.holding_reason
+        deadline = time.monotonic() + 20
+        while node._measured_position() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS, node.holding_reason
+        deadline = time.monotonic() + 30
+        while len(chunks) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(chunks) >= 8, f"only {len(chunks)} chunks: {node.holding_reason}"
+        node.trigger_deactivate()
+    finally:
+        executor.shutdown()
+        node.runner.close()
+        node.destroy_node()
+        listener.destroy_node()
+
+    period = 1.0 / FPS
+    inference = [c.inference_time for c in chunks]
+    assert np.median(inference) > period, f"inference {np.median(inference):.3f} s is not slower than a tick"
+    assert node.held_while_acting == 0, (
+        f"the robot held {node.held_while_acting} ticks between chunks (inference {max(inference):.3f} s max)"
+    )
+    for chunk in chunks:
+        assert chunk.policy_type == "act" and list(chunk.joint_names) == JOINTS
+        assert chunk.horizon == 50 and len(chunk.positions) == 50 * 6 and np.isfinite(chunk.positions).all()
+        assert chunk.control_period == pytest.approx(period)
+    if output == "trajectory":  # one trajectory per chunk, points at the control period, with velocities
+        assert len(commands) >= len(chunks) - 1
+        for _, trajectory in commands:
+            assert list(trajectory.joint_names) == JOINTS
+            times = [p.time_from_start.sec + p.time_from_start.nanosec / 1e9 for p in trajectory.points]
+            assert times == pytest.approx([period * (k + 1) for k in range(len(times))], abs=1e-6)
+            assert all(len(p.velocities) == 6 and np.isfinite(p.positions).all() for p in trajectory.points)
+        return
+    acting = [t for t, _ in commands]
+    gaps = np.diff(acting)
+    assert len(acting) > 0.6 * FPS * (acting[-1] - acting[0])  # about one command per tick
+    assert np.percentile(gaps, 99) < 1.5 * period + 0.02, f"gap {gaps.max() * 1000:.0f} ms between commands"
+    values = [m.data if output == "forward" else m.position for _, m in commands]
+    assert all(len(v) == 6 and np.isfinite(v).all() for v in values)
+    if output == "joint_state":
+        assert all(list(m.name) == JOINTS for _, m in commands)
+
+
+def test_renamed_camera_refuses_to_configure(ros_context, tmp_path, checkpoint):
+    node, executor = start_node(ros_context, tmp_path, checkpoint, "forward", camera="top")
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert "needs 'observation.images.front'" in node.holding_reason
+        assert "observation.images.top" in node.holding_reason
+    finally:
+        executor.shutdown()
+        node.destroy_node()
