@@ -41,7 +41,7 @@ OUTPUT_TYPES = {"forward": Float64MultiArray, "trajectory": JointTrajectory, "jo
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    """A randomly initialised small ACT (ResNet-18 backbone) for one 96×128 camera, saved like a trained one."""
+    """A random small ACT (ResNet-18 backbone) for one 96×128 camera, saved like a trained one."""
     features = {
         "observation.state": {"dtype": "float32", "shape": [6], "names": JOINTS},
         "observation.images.front": {

@@ -58,6 +58,7 @@ class PolicyNode(LifecycleNode):
         self.p_checkpoint = declare("checkpoint", "").value
         self.p_mapping = declare("mapping", "so101_sim").value
         self.p_device = declare("device", "").value
+        self.p_threads = declare("inference_threads", 0).value  # 0: all cores but one (the control loop's)
         self.p_strategy = declare("strategy", "latency").value
         self.p_aggregate = declare("aggregate", "weighted_average").value
         self.p_request_fraction = declare("request_fraction", 0.5).value
@@ -114,7 +115,7 @@ class PolicyNode(LifecycleNode):
         if self.p_strategy not in STRATEGIES or self.p_output not in OUTPUTS:
             raise ValueError(f"strategy must be one of {STRATEGIES} and output one of {sorted(OUTPUTS)}")
         self.mapping = load_mapping(self.p_mapping)
-        self.policy = LoadedPolicy(self.p_checkpoint, self.p_device)
+        self.policy = LoadedPolicy(self.p_checkpoint, self.p_device, self.p_threads)
         self.policy.task = self.task or self.mapping.task
         problems = check_mapping(self.mapping, self.policy.input_features, self.policy.output_features)
         if problems:
@@ -160,10 +161,8 @@ class PolicyNode(LifecycleNode):
             SafetyFilter(limits, np.zeros(len(self.action_joints))),
             fps=self.fps, request_threshold=threshold, clock=self._now,
         )  # fmt: skip
-        self.policy.warm_up()
-        self.runner.inference_times.append(
-            self.policy.warm_up()
-        )  # the expected delay is known from the start
+        self.policy.warm_up()  # the first inference is slow (lazy initialisation); the second is typical
+        self.runner.inference_times.append(self.policy.warm_up())
         self.holding_reason = "configured: activate to start"
         self.get_logger().info(
             f"{self.policy.type} policy from {self.p_checkpoint} on {self.policy.device}; {self.fps} Hz, "
