@@ -1,0 +1,86 @@
+"""Opening a servo bus's serial port through an SDK PortHandler, with clear errors.
+
+Pseudo-terminals (the servo emulator, socat bridges) carry bytes without a line rate, and some of them (macOS
+ptys, some container runtimes) refuse non-standard speeds such as 1 Mbaud. When the SDK fails to set the
+speed on a *pseudo-terminal*, the port is opened at a standard speed instead, while the SDK keeps the nominal
+rate for its packet timeouts, so every timing the SDK derives is the one real hardware would see. Real serial
+devices never take this path: there a refused speed is an error.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+
+import serial
+
+from lerobot_drivers.motors.errors import PortNotFoundError, PortOpenError
+
+PTY_FALLBACK_BAUDRATE = 38_400  # a speed every tty driver accepts
+_LINUX_PTY_SLAVE_MAJORS = range(136, 144)  # Unix98 pseudo-terminal slaves (/dev/pts/N)
+
+
+def is_pseudo_terminal(path: str) -> bool:
+    """True for a pseudo-terminal slave (also through a symlink), false for real serial devices."""
+    real = os.path.realpath(path)
+    try:
+        mode = os.stat(real)
+    except OSError:
+        return False
+    if not stat.S_ISCHR(mode.st_mode):
+        return False
+    if sys.platform.startswith("linux"):
+        return os.major(mode.st_rdev) in _LINUX_PTY_SLAVE_MAJORS
+    return real.startswith(("/dev/pts/", "/dev/ttys"))
+
+
+def open_port(port_handler, baudrate: int) -> bool:
+    """Open `port_handler`'s port at `baudrate`; returns True when the pseudo-terminal fallback was used."""
+    port = port_handler.getPortName()
+    if not os.path.exists(port):
+        raise PortNotFoundError(
+            f"no serial port at {port}: is the arm's USB cable plugged in? "
+            "`lerobot-ros-discover` lists the serial ports of this machine"
+        )
+    try:
+        opened = port_handler.setBaudRate(baudrate)
+    except (OSError, ValueError) as err:  # serial.SerialException is an OSError
+        code = getattr(err, "errno", None)
+        if code in (errno.EACCES, errno.EPERM):
+            raise PortOpenError(
+                f"permission denied on {port}: add your user to the 'dialout' group "
+                "(sudo usermod -aG dialout $USER, then log in again)"
+            ) from err
+        if code == errno.EBUSY:
+            raise PortOpenError(f"{port} is busy: close the other program using it") from err
+        if code == errno.ENOENT:
+            raise PortNotFoundError(f"{port} disappeared while opening it: check the USB cable") from err
+        if not is_pseudo_terminal(port):
+            raise PortOpenError(f"could not open {port} at {baudrate} baud: {err}") from err
+        _open_pty_at_nominal_rate(port_handler, baudrate)
+        return True
+    if not opened:
+        raise PortOpenError(
+            f"the servo SDK does not support {baudrate} baud on {port}: use a rate the motors are set to "
+            "(1000000 by default; 57600 on factory-new Dynamixels)"
+        )
+    return False
+
+
+def _open_pty_at_nominal_rate(port_handler, baudrate: int) -> None:
+    """Open a pseudo-terminal at a standard speed, keeping the SDK's timing at `baudrate`."""
+    if port_handler.is_open:
+        port_handler.closePort()
+    port_handler.ser = serial.Serial(
+        port=port_handler.getPortName(),
+        baudrate=PTY_FALLBACK_BAUDRATE,
+        bytesize=serial.EIGHTBITS,
+        timeout=0,
+    )
+    port_handler.ser.reset_input_buffer()
+    port_handler.is_open = True
+    port_handler.baudrate = baudrate
+    # Both SDKs' setupPort derive their packet timeouts from this (milliseconds per 10-bit byte).
+    port_handler.tx_time_per_byte = (1000.0 / baudrate) * 10.0

@@ -1,0 +1,178 @@
+"""Scripted pick-and-place demonstrator for the simulated arm (`ros2 run lerobot_drivers expert`).
+
+Drives the sim through the command topic a teleoperator's leader arm or a policy would use (`arm/commands`,
+Float64MultiArray in joint order), so recorded demonstrations look like teleoperated ones. Each episode calls
+the sim's `sim/reset` (arm home, next seeded layout), then streams one command per control period from
+:class:`ScriptedExpert` given `joint_states`, `sim/cube_pose` and `sim/target_pose`, and holds still for
+`settle_time` once done. Runs on simulated time with `use_sim_time:=true` when the sim publishes `/clock`.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.task import Future
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+
+from lerobot_drivers.ros.conversions import joint_positions_by_name
+from lerobot_drivers.ros.qos import LATCHED_QOS, STATE_QOS
+from lerobot_drivers.sim.expert import ExpertConfig, ScriptedExpert
+from lerobot_drivers.sim.scene import JOINT_NAMES, load_model
+
+
+class ExpertNode(Node):
+    """Runs ``episodes`` scripted episodes against the sim node; :attr:`results` holds each one's success."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("expert", **kwargs)
+
+        def p(name: str, default: object, text: str) -> object:
+            return self.declare_parameter(
+                name, default, ParameterDescriptor(description=text, read_only=True)
+            ).value
+
+        scene = p("scene", "", "MJCF scene the sim runs (kinematics only); empty: config/sim/so101_cube.xml")
+        rate = p("control_rate", 30.0, "commands per second, Hz")
+        self._episodes = p("episodes", 0, "episodes to run before exiting; 0 runs until stopped")
+        self._timeout = p("episode_timeout", 30.0, "seconds before an episode is given up")
+        self._settle = p("settle_time", 1.0, "seconds to hold still after an episode, before the next reset")
+        if rate <= 0:
+            raise ValueError(f"control_rate must be positive, got {rate}")
+        self.expert = ScriptedExpert(load_model(scene), ExpertConfig(control_period=1.0 / rate))
+        self.results: list[bool] = []
+
+        self._joints: dict[str, float] | None = None
+        self._cube: PoseStamped | None = None
+        self._target: PoseStamped | None = None
+        self._success = False
+        self._stage = "reset"
+        self._reset_future: Future | None = None
+        self._stage_start = self.get_clock().now()
+        self._command: np.ndarray | None = None
+
+        self.create_subscription(JointState, "joint_states", self._on_joints, STATE_QOS)
+        self.create_subscription(PoseStamped, "sim/cube_pose", self._on_cube, STATE_QOS)
+        self.create_subscription(PoseStamped, "sim/target_pose", self._on_target, STATE_QOS)
+        self.create_subscription(Bool, "sim/success", self._on_success, LATCHED_QOS)
+        self._commands = self.create_publisher(Float64MultiArray, "arm/commands", STATE_QOS)
+        self._reset = self.create_client(Trigger, "sim/reset")
+        self.create_timer(1.0 / rate, self._tick)
+
+    @property
+    def finished(self) -> bool:
+        return self._stage == "finished"
+
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            self._joints = joint_positions_by_name(msg)
+        except ValueError as error:
+            self.get_logger().warning(f"joint_states ignored: {error}", throttle_duration_sec=5.0)
+
+    def _on_cube(self, msg: PoseStamped) -> None:
+        self._cube = msg
+
+    def _on_target(self, msg: PoseStamped) -> None:
+        self._target = msg
+
+    def _on_success(self, msg: Bool) -> None:
+        self._success = msg.data
+
+    def _enter(self, stage: str) -> None:
+        self._stage = stage
+        self._stage_start = self.get_clock().now()
+
+    def _elapsed(self) -> float:
+        return (self.get_clock().now() - self._stage_start).nanoseconds * 1e-9
+
+    def _tick(self) -> None:
+        if self._stage == "reset" and self._reset.service_is_ready():
+            self._reset_future = self._reset.call_async(Trigger.Request())
+            self._enter("resetting")
+        elif self._stage == "resetting" and self._reset_future is not None and self._reset_future.done():
+            response = self._reset_future.result()
+            self.get_logger().info(f"episode {len(self.results)}: {response.message}")
+            # Wait for the state after the reset: what arrived before describes the previous episode.
+            self._joints = self._cube = self._target = None
+            self.expert.reset()
+            self._enter("running")
+        elif self._stage == "running":
+            self._run()
+        elif self._stage == "settling":
+            self._publish_command()
+            if self._elapsed() >= self._settle:
+                self._end_episode()
+
+    def _run(self) -> None:
+        if self._joints is None or self._cube is None or self._target is None:
+            return
+        missing = [n for n in JOINT_NAMES if n not in self._joints]
+        if missing:
+            self.get_logger().error(f"joint_states lacks joints {missing}", throttle_duration_sec=5.0)
+            return
+        cube = self._cube.pose
+        self._command = self.expert.act(
+            np.array([self._joints[n] for n in JOINT_NAMES]),
+            np.array([cube.position.x, cube.position.y, cube.position.z]),
+            np.array([cube.orientation.w, cube.orientation.x, cube.orientation.y, cube.orientation.z]),
+            np.array(
+                [self._target.pose.position.x, self._target.pose.position.y, self._target.pose.position.z]
+            ),
+        )
+        self._publish_command()
+        if self.expert.finished or self._elapsed() > self._timeout:
+            self._enter("settling")
+
+    def _publish_command(self) -> None:
+        if self._command is not None:
+            self._commands.publish(Float64MultiArray(data=self._command.tolist()))
+
+    def _end_episode(self) -> None:
+        self.results.append(self._success)
+        successes = sum(self.results)
+        self.get_logger().info(
+            f"episode {len(self.results) - 1}: {'success' if self._success else 'failure'} "
+            f"({self.expert.phase.value}, {self.expert.attempts} retries); "
+            f"{successes}/{len(self.results)} so far"
+        )
+        done = self._episodes > 0 and len(self.results) >= self._episodes
+        self._enter("finished" if done else "reset")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="lerobot_drivers expert",
+        description=__doc__.split("\n\n")[1],
+        epilog="Parameters (--ros-args -p name:=value): scene, control_rate, episodes, episode_timeout, "
+        "settle_time, use_sim_time.",
+    )
+    parser.parse_known_args(argv[1:])  # known args only: `ros2 run` appends --ros-args
+    rclpy.init(args=argv)
+    node = None
+    try:
+        node = ExpertNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok() and not node.finished:
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, FileNotFoundError) as error:
+        print(f"lerobot_drivers expert: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
