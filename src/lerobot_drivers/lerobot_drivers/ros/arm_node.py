@@ -18,10 +18,8 @@ from __future__ import annotations
 import sys
 import threading
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
@@ -37,6 +35,7 @@ from lerobot_drivers.ros.conversions import (
     stamp_from_ns,
 )
 from lerobot_drivers.ros.qos import COMMAND_QOS, STATE_QOS
+from lerobot_drivers.ros.run import run_node
 
 PARAMETERS = {
     "robot": ("so101_follower", "robot description: a name in config/robots/ or a YAML path"),
@@ -215,23 +214,8 @@ class ArmNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ArmNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (MotorBusError, FileNotFoundError, ValueError) as err:
-        # Configuration and hardware problems: one clear line, no traceback.
-        print(f"lerobot_drivers arm: {err}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    errors = (MotorBusError, FileNotFoundError, ValueError)
+    return run_node("lerobot_drivers arm", ArmNode, errors, args, close=ArmNode.close)
 
 
 if __name__ == "__main__":

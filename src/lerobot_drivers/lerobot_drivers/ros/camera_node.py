@@ -13,15 +13,14 @@ from __future__ import annotations
 import sys
 import threading
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from lerobot_drivers.cameras import BACKENDS, CameraConfig, CameraError, Frame, make_camera
 from lerobot_drivers.ros.conversions import camera_info_msg, image_msg, stamp_from_ns
+from lerobot_drivers.ros.run import run_node
 
 REOPEN_PERIOD_S = 1.0
 
@@ -128,22 +127,8 @@ class CameraNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (CameraError, ValueError) as err:
-        print(f"lerobot_drivers camera: {err}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    errors = (CameraError, ValueError)
+    return run_node("lerobot_drivers camera", CameraNode, errors, args, close=CameraNode.close)
 
 
 if __name__ == "__main__":

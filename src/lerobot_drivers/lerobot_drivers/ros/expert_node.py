@@ -14,7 +14,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
@@ -23,6 +23,7 @@ from std_srvs.srv import Trigger
 
 from lerobot_drivers.ros.conversions import joint_positions_by_name
 from lerobot_drivers.ros.qos import LATCHED_QOS, STATE_QOS
+from lerobot_drivers.ros.run import run_node
 from lerobot_drivers.sim.expert import ExpertConfig, ScriptedExpert
 from lerobot_drivers.sim.scene import JOINT_NAMES, load_model
 
@@ -154,24 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         "settle_time, use_sim_time.",
     )
     parser.parse_known_args(argv[1:])  # known args only: `ros2 run` appends --ros-args
-    rclpy.init(args=argv)
-    node = None
-    try:
-        node = ExpertNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while rclpy.ok() and not node.finished:
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError) as error:
-        print(f"lerobot_drivers expert: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    errors = (ValueError, FileNotFoundError)
+    return run_node("lerobot_drivers expert", ExpertNode, errors, argv, spin=_spin_until_done)
+
+
+def _spin_until_done(node: ExpertNode) -> None:
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while rclpy.ok() and not node.finished:
+        executor.spin_once(timeout_sec=0.1)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,10 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose, PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -38,6 +37,7 @@ from lerobot_drivers.ros.conversions import (
     stamp_from_seconds,
 )
 from lerobot_drivers.ros.qos import CLOCK_QOS, COMMAND_QOS, LATCHED_QOS, STATE_QOS
+from lerobot_drivers.ros.run import run_node
 from lerobot_drivers.sim.render import CameraRenderer, RenderBackendError
 from lerobot_drivers.sim.scene import TASKS, Layout, SimArm, SimConfig
 
@@ -280,25 +280,15 @@ def main(argv: list[str] | None = None) -> int:
         "MUJOCO_GL=egl or osmesa; set MUJOCO_GL to choose.",
     )
     parser.parse_known_args(argv[1:])  # known args only: `ros2 run` appends --ros-args
-    rclpy.init(args=argv)
-    node = None
-    try:
-        node = SimNode()
-        node.start()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (RenderBackendError, ValueError, FileNotFoundError) as error:
-        print(f"lerobot_drivers sim: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    errors = (RenderBackendError, ValueError, FileNotFoundError)
+    return run_node("lerobot_drivers sim", SimNode, errors, argv, spin=_start_and_spin, close=SimNode.stop)
+
+
+def _start_and_spin(node: SimNode) -> None:
+    node.start()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.spin()
 
 
 if __name__ == "__main__":
