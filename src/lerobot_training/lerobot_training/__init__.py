@@ -1,1 +1,9 @@
-"""Offline training of ACT, Diffusion Policy and π₀ with lerobot-compatible checkpoints. No ROS."""
+"""Offline training of ACT, Diffusion Policy and π₀ with lerobot-compatible checkpoints. No ROS.
+
+- ``policies``: configs, models and processors by name (``make_policy_config``, ``make_policy``,
+  ``make_pre_post_processors``); ``policies.act`` and ``policies.diffusion`` hold one policy each.
+- ``normalization``: normalization modes and the (un)normalizer steps; ``processor``: the pipelines.
+- ``checkpoint``: lerobot's ``pretrained_model`` / ``training_state`` layout (``save_pretrained``,
+  ``load_pretrained``, ``save_checkpoint``, ``load_training_state``).
+- ``features``: policy features from a dataset's info.json features.
+"""

@@ -1,0 +1,335 @@
+"""Checkpoints in lerobot's layout. Everything is JSON or safetensors: loading never unpickles.
+
+    <output_dir>/checkpoints/<step>/pretrained_model/  config.json, model.safetensors, train_config.json,
+                                                       policy_{pre,post}processor.json + *.safetensors
+    <output_dir>/checkpoints/<step>/training_state/    optimizer_state.safetensors,
+                                                       optimizer_param_groups.json, scheduler_state.json,
+                                                       rng_state.safetensors, training_step.json
+    <output_dir>/checkpoints/last -> <step>
+
+``load_pretrained`` takes a ``pretrained_model`` directory (or the step directory above it, or a Hub repo id).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from lerobot_training.policies import get_policy_type
+from lerobot_training.policies.base import Policy, PolicyConfig
+from lerobot_training.processor import POSTPROCESSOR_NAME, PREPROCESSOR_NAME, PolicyProcessor
+
+CHECKPOINTS_DIR = "checkpoints"
+LAST_CHECKPOINT_LINK = "last"
+PRETRAINED_MODEL_DIR = "pretrained_model"
+TRAINING_STATE_DIR = "training_state"
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+TRAIN_CONFIG_NAME = "train_config.json"
+OPTIMIZER_STATE_NAME = "optimizer_state.safetensors"
+OPTIMIZER_PARAM_GROUPS_NAME = "optimizer_param_groups.json"
+SCHEDULER_STATE_NAME = "scheduler_state.json"
+RNG_STATE_NAME = "rng_state.safetensors"
+TRAINING_STEP_NAME = "training_step.json"
+
+_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete, or does not fit the policy it is loaded into."""
+
+
+# -- pretrained_model ---------------------------------------------------------------------------------------
+
+
+def save_pretrained(
+    directory: str | Path,
+    policy: Policy,
+    preprocessor: PolicyProcessor,
+    postprocessor: PolicyProcessor,
+    train_config: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a ``pretrained_model`` directory that both this package and lerobot load."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_json(directory / CONFIG_NAME, policy.config.to_dict(), indent=4)
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in policy.state_dict().items()}
+    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    preprocessor.save(directory)
+    postprocessor.save(directory)
+    if train_config is not None:
+        _write_json(directory / TRAIN_CONFIG_NAME, train_config, indent=4)
+    return directory
+
+
+def resolve_pretrained_dir(
+    path_or_repo_id: str | Path, revision: str | None = None, local_files_only: bool = False
+) -> Path:
+    """The local ``pretrained_model`` directory: the path itself, its ``pretrained_model`` subdirectory, or a
+    Hugging Face Hub snapshot (JSON and safetensors files only) when the argument is a repo id."""
+    path = Path(path_or_repo_id).expanduser()
+    if path.exists():
+        for candidate in (path, path / PRETRAINED_MODEL_DIR):
+            if (candidate / CONFIG_NAME).is_file():
+                return candidate
+        raise CheckpointError(
+            f"{path} holds no {CONFIG_NAME} (nor {PRETRAINED_MODEL_DIR}/{CONFIG_NAME}): point at a "
+            f"checkpoint's {PRETRAINED_MODEL_DIR} directory, e.g. "
+            f"outputs/run/{CHECKPOINTS_DIR}/{LAST_CHECKPOINT_LINK}"
+        )
+    if not _REPO_ID.match(str(path_or_repo_id)):
+        raise CheckpointError(
+            f"{str(path_or_repo_id)!r} is neither a directory nor a Hub repo id 'owner/name'"
+        )
+    try:
+        snapshot = snapshot_download(
+            repo_id=str(path_or_repo_id),
+            revision=revision,
+            allow_patterns=["*.json", "*.safetensors"],
+            local_files_only=local_files_only,
+        )
+    except (OSError, EntryNotFoundError, HFValidationError) as err:
+        raise CheckpointError(
+            f"{str(path_or_repo_id)!r} is not a local directory, and getting it from the Hugging Face Hub "
+            f"failed ({type(err).__name__}: {err}). Check the repo id and the network, or download the "
+            "checkpoint elsewhere and pass its local directory."
+        ) from err
+    return resolve_pretrained_dir(snapshot)
+
+
+def load_policy_config(directory: str | Path, device: str | None = None) -> PolicyConfig:
+    """The policy config of a ``pretrained_model`` directory (``device`` overrides the saved one)."""
+    path = Path(directory) / CONFIG_NAME
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"cannot read {path}: {err}") from err
+    if not isinstance(data, dict) or "type" not in data:
+        raise CheckpointError(f"{path} has no 'type' key: it is not a policy config.json")
+    if device is not None:
+        data["device"] = device
+    return get_policy_type(data["type"]).config_class.from_dict(data)
+
+
+def load_weights(policy: Policy, path: str | Path) -> None:
+    """Load ``model.safetensors`` into ``policy``; a missing, extra or reshaped tensor is a named error."""
+    path = Path(path)
+    try:
+        tensors = load_file(str(path))
+    except (OSError, SafetensorError) as err:
+        raise CheckpointError(f"cannot read weights {path}: {err}") from err
+    expected = policy.state_dict()
+    missing = [name for name in expected if name not in tensors]
+    unexpected = [name for name in tensors if name not in expected]
+    reshaped = [
+        f"{name}: {list(tensors[name].shape)} in the file, {list(tensor.shape)} in the policy"
+        for name, tensor in expected.items()
+        if name in tensors and tensors[name].shape != tensor.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing from the file: {_first(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} tensor(s) the policy does not have: {_first(unexpected)}")
+    if reshaped:
+        problems.append(f"{len(reshaped)} tensor(s) with another shape: {_first(reshaped)}")
+    if problems:
+        raise CheckpointError(
+            f"{path} does not fit the {policy.config.type} policy built from its config.json: "
+            + "; ".join(problems)
+            + ". The weights come from another policy, configuration or dataset (feature shapes)."
+        )
+    policy.load_state_dict(tensors, strict=True)
+
+
+def load_pretrained(
+    path_or_repo_id: str | Path,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    local_files_only: bool = False,
+) -> tuple[Policy, PolicyProcessor, PolicyProcessor]:
+    """(policy in eval mode, preprocessor, postprocessor) from a ``pretrained_model`` directory or repo id."""
+    directory = resolve_pretrained_dir(path_or_repo_id, revision, local_files_only)
+    config = load_policy_config(directory, device)
+    # The file's weights replace the backbone's, so do not download pretrained backbone weights to build it.
+    backbone_weights = getattr(config, "pretrained_backbone_weights", None)
+    if backbone_weights is not None:
+        config.pretrained_backbone_weights = None
+    try:
+        policy = get_policy_type(config.type).policy_class(config)
+    finally:
+        if backbone_weights is not None:
+            config.pretrained_backbone_weights = backbone_weights
+    load_weights(policy, directory / WEIGHTS_NAME)
+    policy.to(config.device).eval()
+    preprocessor = PolicyProcessor.load(directory, PREPROCESSOR_NAME).to(config.device)
+    postprocessor = PolicyProcessor.load(directory, POSTPROCESSOR_NAME)
+    return policy, preprocessor, postprocessor
+
+
+# -- training checkpoints -----------------------------------------------------------------------------------
+
+
+def checkpoint_dir_name(step: int, total_steps: int) -> str:
+    """Zero-padded step (at least 6 digits) so that checkpoint directories sort by step, as in lerobot."""
+    return f"{step:0{max(6, len(str(total_steps)))}d}"
+
+
+def save_checkpoint(
+    output_dir: str | Path,
+    step: int,
+    total_steps: int,
+    policy: Policy,
+    preprocessor: PolicyProcessor,
+    postprocessor: PolicyProcessor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    train_config: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``checkpoints/<step>/{pretrained_model,training_state}`` and point ``checkpoints/last`` at it.
+
+    The step directory is written under a temporary name and renamed when complete, so an interrupted save
+    never leaves a directory that looks like a checkpoint.
+    """
+    checkpoints = Path(output_dir) / CHECKPOINTS_DIR
+    final = checkpoints / checkpoint_dir_name(step, total_steps)
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    save_pretrained(partial / PRETRAINED_MODEL_DIR, policy, preprocessor, postprocessor, train_config)
+    save_training_state(partial / TRAINING_STATE_DIR, step, optimizer, scheduler)
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    link = checkpoints / LAST_CHECKPOINT_LINK
+    temporary_link = checkpoints / f"{LAST_CHECKPOINT_LINK}.partial"
+    temporary_link.unlink(missing_ok=True)
+    temporary_link.symlink_to(final.name, target_is_directory=True)
+    os.replace(temporary_link, link)
+    return final
+
+
+def save_training_state(
+    directory: str | Path,
+    step: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> None:
+    """Optimizer, scheduler and RNG states plus the step: everything needed to resume bit for bit."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, param_state in state["state"].items():
+        for name, value in param_state.items():
+            if not isinstance(value, Tensor):
+                raise CheckpointError(
+                    f"optimizer {type(optimizer).__name__} keeps non-tensor state {name!r}; only tensor "
+                    "state can be stored in safetensors"
+                )
+            tensors[f"state.{index}.{name}"] = value.detach().cpu().contiguous()
+    save_file(tensors, str(directory / OPTIMIZER_STATE_NAME))
+    _write_json(directory / OPTIMIZER_PARAM_GROUPS_NAME, state["param_groups"], indent=2)
+    if scheduler is not None:
+        _write_json(directory / SCHEDULER_STATE_NAME, scheduler.state_dict(), indent=2)
+    rng_tensors, rng_meta = _rng_state()
+    save_file(rng_tensors, str(directory / RNG_STATE_NAME), metadata={"rng": json.dumps(rng_meta)})
+    _write_json(directory / TRAINING_STEP_NAME, {"step": step}, indent=2)
+
+
+def load_training_state(
+    checkpoint_dir: str | Path,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> int:
+    """Restore optimizer, scheduler and RNG states from a step directory (or its training_state); return the
+    step. Load the policy weights first (``load_pretrained`` of its pretrained_model) and build ``optimizer``
+    over them.
+    """
+    directory = Path(checkpoint_dir)
+    if (directory / TRAINING_STATE_DIR).is_dir():
+        directory = directory / TRAINING_STATE_DIR
+    required = [OPTIMIZER_STATE_NAME, OPTIMIZER_PARAM_GROUPS_NAME, RNG_STATE_NAME, TRAINING_STEP_NAME]
+    if scheduler is not None:
+        required.append(SCHEDULER_STATE_NAME)
+    missing = [name for name in required if not (directory / name).is_file()]
+    if missing:
+        raise CheckpointError(f"{directory} lacks {missing}: not a complete training_state directory")
+    state: dict[int, dict[str, Tensor]] = {}
+    for key, tensor in load_file(str(directory / OPTIMIZER_STATE_NAME)).items():
+        _, index, name = key.split(".", 2)
+        state.setdefault(int(index), {})[name] = tensor
+    param_groups = json.loads((directory / OPTIMIZER_PARAM_GROUPS_NAME).read_text())
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    except (ValueError, KeyError) as err:
+        raise CheckpointError(
+            f"optimizer state in {directory} does not fit this optimizer ({err}); resume with the policy "
+            "config and optimizer preset the checkpoint was trained with"
+        ) from err
+    if scheduler is not None:
+        scheduler.load_state_dict(json.loads((directory / SCHEDULER_STATE_NAME).read_text()))
+    _set_rng_state(directory / RNG_STATE_NAME)
+    return int(json.loads((directory / TRAINING_STEP_NAME).read_text())["step"])
+
+
+def _rng_state() -> tuple[dict[str, Tensor], dict[str, Any]]:
+    version, mt_state, gauss_next = random.getstate()
+    _, np_keys, np_pos, np_has_gauss, np_cached_gaussian = np.random.get_state()
+    tensors = {
+        "py_rng_state": torch.tensor(mt_state, dtype=torch.int64),
+        "np_rng_state": torch.from_numpy(np_keys.astype(np.int64)),
+        "torch_rng_state": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        tensors["torch_cuda_rng_state"] = torch.cuda.get_rng_state()
+    meta = {
+        "py_version": version,
+        "py_gauss_next": gauss_next,
+        "np_pos": int(np_pos),
+        "np_has_gauss": int(np_has_gauss),
+        "np_cached_gaussian": float(np_cached_gaussian),
+    }
+    return tensors, meta
+
+
+def _set_rng_state(path: Path) -> None:
+    with safe_open(str(path), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["rng"])
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    random.setstate((meta["py_version"], tuple(tensors["py_rng_state"].tolist()), meta["py_gauss_next"]))
+    np.random.set_state(
+        (
+            "MT19937",
+            tensors["np_rng_state"].numpy().astype(np.uint32),
+            meta["np_pos"],
+            meta["np_has_gauss"],
+            meta["np_cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(tensors["torch_rng_state"])
+    if "torch_cuda_rng_state" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["torch_cuda_rng_state"])
+
+
+def _write_json(path: Path, data: Any, indent: int) -> None:
+    path.write_text(json.dumps(data, indent=indent) + "\n")
+
+
+def _first(items: list[str], count: int = 5) -> str:
+    shown = ", ".join(items[:count])
+    return shown + (f", ... ({len(items) - count} more)" if len(items) > count else "")
