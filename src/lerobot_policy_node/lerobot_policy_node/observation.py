@@ -25,14 +25,25 @@ class Sample:
 
 
 def check_mapping(
-    mapping: Mapping, input_features: MappingABC[str, Any], output_features: MappingABC[str, Any]
+    mapping: Mapping,
+    input_features: MappingABC[str, Any],
+    output_features: MappingABC[str, Any],
+    trained: Mapping | None = None,
 ) -> list[str]:
     """Why this mapping cannot feed this checkpoint (empty when it can).
 
     ``input_features``/``output_features`` as in a checkpoint's config.json: name → {"type", "shape"}
-    (images channel-first).
+    (images channel-first). ``trained``: the mapping the training dataset was recorded with, when the
+    checkpoint carries it; joint values must then come in the same order (a reordered list has the right
+    shape and would silently feed the wrong joints).
     """
     problems = []
+    for name in [*input_features, *output_features]:
+        if trained is None or name not in trained.features or name not in mapping.features:
+            continue
+        was, now = trained.features[name].joints, mapping.features[name].joints
+        if was != now:
+            problems.append(f"'{name}': trained with joints {list(was)}, the mapping gives {list(now)}")
     for name, feature in input_features.items():
         source = mapping.features.get(name)
         if source is None:

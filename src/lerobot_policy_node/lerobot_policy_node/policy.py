@@ -10,7 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lerobot_training.checkpoint import load_pretrained
+from lerobot_dataset.mapping import Mapping, parse_mapping
+from lerobot_training.checkpoint import load_pretrained, resolve_pretrained_dir
+
+TRAINED_MAPPING = "lerobot_ros_mapping.yaml"  # the training dataset's mapping, next to config.json
 
 
 class LoadedPolicy:
@@ -22,6 +25,10 @@ class LoadedPolicy:
         self.checkpoint = str(checkpoint)
         self.policy, self.preprocessor, self.postprocessor = load_pretrained(
             checkpoint, device=device or None
+        )
+        stored = resolve_pretrained_dir(checkpoint) / TRAINED_MAPPING
+        self.trained_mapping: Mapping | None = (
+            parse_mapping(stored.read_text(), where=str(stored)) if stored.is_file() else None
         )
         config = self.policy.config
         self.type: str = config.type

@@ -75,3 +75,13 @@ def test_stale_and_missing_streams_are_named():
     buffer.update("observation.state", np.ones(3), stamp=10.5, received=10.6)
     with pytest.raises(StaleObservation, match=r"front: last message 0\.80 s ago \(limit 0\.50 s\)"):
         buffer.assemble(now=10.8)
+
+
+def test_joint_order_must_match_the_trained_mapping():
+    trained = parse_mapping(MAPPING.source_text.replace("joints: [a, b, c]}", "joints: [c, b, a]}"))
+    problems = check_mapping(MAPPING, INPUTS, OUTPUTS, trained)
+    assert (
+        "'observation.state': trained with joints ['c', 'b', 'a'], the mapping gives ['a', 'b', 'c']"
+        in problems
+    )
+    assert check_mapping(MAPPING, INPUTS, OUTPUTS, MAPPING) == []

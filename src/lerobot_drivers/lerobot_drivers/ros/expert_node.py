@@ -26,6 +26,7 @@ from lerobot_drivers.ros.qos import LATCHED_QOS, STATE_QOS
 from lerobot_drivers.ros.run import run_node
 from lerobot_drivers.sim.expert import ExpertConfig, ScriptedExpert
 from lerobot_drivers.sim.scene import JOINT_NAMES, load_model
+from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
 
 
 class ExpertNode(Node):
@@ -44,6 +45,9 @@ class ExpertNode(Node):
         self._episodes = p("episodes", 0, "episodes to run before exiting; 0 runs until stopped")
         self._timeout = p("episode_timeout", 30.0, "seconds before an episode is given up")
         self._settle = p("settle_time", 1.0, "seconds to hold still after an episode, before the next reset")
+        recorder = p(
+            "recorder", "", "episode recorder node (e.g. /recorder) to start and stop with each episode"
+        )
         if rate <= 0:
             raise ValueError(f"control_rate must be positive, got {rate}")
         self.expert = ScriptedExpert(load_model(scene), ExpertConfig(control_period=1.0 / rate))
@@ -64,6 +68,18 @@ class ExpertNode(Node):
         self.create_subscription(Bool, "sim/success", self._on_success, LATCHED_QOS)
         self._commands = self.create_publisher(Float64MultiArray, "arm/commands", STATE_QOS)
         self._reset = self.create_client(Trigger, "sim/reset")
+        # Like a teleoperator at the recorder: start after the reset, keep successes, discard failures.
+        self._recorder = (
+            {
+                "start": self.create_client(StartEpisode, f"{recorder}/start_episode"),
+                "stop": self.create_client(StopEpisode, f"{recorder}/stop_episode"),
+                "discard": self.create_client(DiscardEpisode, f"{recorder}/discard_episode"),
+            }
+            if recorder
+            else None
+        )
+        self._recorder_future: Future | None = None
+        self._after_episode = "reset"
         self.create_timer(1.0 / rate, self._tick)
 
     @property
@@ -102,7 +118,11 @@ class ExpertNode(Node):
             # Wait for the state after the reset: what arrived before describes the previous episode.
             self._joints = self._cube = self._target = None
             self.expert.reset()
-            self._enter("running")
+            self._enter("running" if self._recorder is None else "starting")
+        elif self._stage == "starting":
+            self._call_recorder("start", next_stage="running")
+        elif self._stage == "saving":
+            self._call_recorder("stop" if self._success else "discard", next_stage=self._after_episode)
         elif self._stage == "running":
             self._run()
         elif self._stage == "settling":
@@ -143,7 +163,25 @@ class ExpertNode(Node):
             f"{successes}/{len(self.results)} so far"
         )
         done = self._episodes > 0 and len(self.results) >= self._episodes
-        self._enter("finished" if done else "reset")
+        self._after_episode = "finished" if done else "reset"
+        self._enter(self._after_episode if self._recorder is None else "saving")
+
+    def _call_recorder(self, service: str, next_stage: str) -> None:
+        """Call a recorder service once, then move on when it has answered (or after 10 s without answer)."""
+        client = self._recorder[service]
+        if self._recorder_future is None:
+            if client.service_is_ready():
+                self._recorder_future = client.call_async(client.srv_type.Request())
+            elif self._elapsed() > 10.0:
+                self.get_logger().error(f"recorder service {client.srv_name} is not available")
+                self._enter(next_stage)
+            return
+        if self._recorder_future.done():
+            response = self._recorder_future.result()
+            log = self.get_logger().info if response.success else self.get_logger().error
+            log(f"recorder {service}: {response.message}")
+            self._recorder_future = None
+            self._enter(next_stage)
 
 
 def main(argv: list[str] | None = None) -> int:

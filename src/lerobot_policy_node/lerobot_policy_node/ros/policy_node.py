@@ -56,7 +56,7 @@ class PolicyNode(LifecycleNode):
         super().__init__("policy", **kwargs)
         declare = self.declare_parameter
         self.p_checkpoint = declare("checkpoint", "").value
-        self.p_mapping = declare("mapping", "so101_sim").value
+        self.p_mapping = declare("mapping", "").value  # empty: the mapping the checkpoint was trained with
         self.p_device = declare("device", "").value
         self.p_threads = declare("inference_threads", 0).value  # 0: all cores but one (the control loop's)
         self.p_strategy = declare("strategy", "latency").value
@@ -114,10 +114,16 @@ class PolicyNode(LifecycleNode):
             )
         if self.p_strategy not in STRATEGIES or self.p_output not in OUTPUTS:
             raise ValueError(f"strategy must be one of {STRATEGIES} and output one of {sorted(OUTPUTS)}")
-        self.mapping = load_mapping(self.p_mapping)
         self.policy = LoadedPolicy(self.p_checkpoint, self.p_device, self.p_threads)
+        trained = self.policy.trained_mapping
+        if not self.p_mapping and trained is None:
+            raise ValueError(
+                "the checkpoint carries no mapping: set the 'mapping' parameter (config/mappings/)"
+            )
+        self.mapping = load_mapping(self.p_mapping) if self.p_mapping else trained
         self.policy.task = self.task or self.mapping.task
-        problems = check_mapping(self.mapping, self.policy.input_features, self.policy.output_features)
+        inputs, outputs = self.policy.input_features, self.policy.output_features
+        problems = check_mapping(self.mapping, inputs, outputs, trained)
         if problems:
             raise ValueError(
                 f"the mapping '{self.mapping.name}' does not fit {self.p_checkpoint}: " + "; ".join(problems)
@@ -403,7 +409,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
         ),
     )
     parser.add_argument("--checkpoint", help="pretrained_model folder or Hub repo id")
-    parser.add_argument("--mapping", help="mapping name (config/mappings/) or YAML path (default so101_sim)")
+    parser.add_argument("--mapping", help="mapping name or YAML path (default: the checkpoint's own)")
     parser.add_argument("--output", choices=sorted(OUTPUTS), help="command message type (default forward)")
     parser.add_argument("--command-topic", help="where commands go (default arm/commands)")
     parser.add_argument("--strategy", choices=STRATEGIES, help="how chunks are merged (default latency)")
