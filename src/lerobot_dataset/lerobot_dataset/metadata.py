@@ -1,0 +1,242 @@
+"""meta/info.json, meta/tasks.parquet and meta/episodes/*.parquet: building, reading, serialising."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lerobot_dataset.errors import DatasetFormatError
+from lerobot_dataset.features import CODEBASE_VERSION
+from lerobot_dataset.paths import (
+    DATA_PATH,
+    EPISODES_DIR,
+    INFO_PATH,
+    STATS_PATH,
+    TASKS_PATH,
+    VIDEO_PATH,
+    FileIndex,
+    sorted_parquet_files,
+)
+from lerobot_dataset.stats import Stats, from_json
+from lerobot_dataset.video import VideoEncoderConfig
+
+# Every key of info.json, in the library's order; 0.4.x indexes each directly, 0.6.x warns about others.
+INFO_KEYS = (
+    "codebase_version",
+    "robot_type",
+    "total_episodes",
+    "total_frames",
+    "total_tasks",
+    "chunks_size",
+    "data_files_size_in_mb",
+    "video_files_size_in_mb",
+    "fps",
+    "splits",
+    "data_path",
+    "video_path",
+    "features",
+)
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """When files roll over: at most ``chunks_size`` files per chunk folder, and these sizes per file."""
+
+    chunks_size: int = 1000
+    data_files_size_in_mb: float = 100
+    video_files_size_in_mb: float = 200
+
+    def __post_init__(self) -> None:
+        if self.chunks_size < 1 or self.data_files_size_in_mb <= 0 or self.video_files_size_in_mb <= 0:
+            raise ValueError(f"file limits must be positive, got {self}")
+
+
+def new_info(
+    fps: int, robot_type: str | None, features: Mapping[str, Any], limits: FileLimits, has_video: bool
+) -> dict[str, Any]:
+    return {
+        "codebase_version": CODEBASE_VERSION,
+        "robot_type": robot_type,
+        "total_episodes": 0,
+        "total_frames": 0,
+        "total_tasks": 0,
+        "chunks_size": limits.chunks_size,
+        "data_files_size_in_mb": limits.data_files_size_in_mb,
+        "video_files_size_in_mb": limits.video_files_size_in_mb,
+        "fps": fps,
+        "splits": {},
+        "data_path": DATA_PATH,
+        "video_path": VIDEO_PATH if has_video else None,
+        "features": dict(features),
+    }
+
+
+def video_feature_info(
+    height: int, width: int, channels: int, fps: int, config: VideoEncoderConfig, depth: bool
+) -> dict[str, Any]:
+    """The ``info`` block of a video feature: stream description (0.4.x keys), encoder settings (0.6.x)."""
+    return {
+        "video.height": height,
+        "video.width": width,
+        "video.codec": config.canonical_codec,
+        "video.pix_fmt": config.pix_fmt,
+        "video.is_depth_map": depth,
+        "video.fps": fps,
+        "video.channels": channels,
+        "has_audio": False,
+        **config.info(),
+        "is_depth_map": depth,
+    }
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise DatasetFormatError(
+            f"{path} is missing: is this the root folder of a LeRobot v3.0 dataset?"
+        ) from err
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(f"{path} is not valid JSON ({err})") from err
+
+
+def read_info(root: Path) -> dict[str, Any]:
+    info = read_json(root / INFO_PATH)
+    missing = [key for key in INFO_KEYS if key not in info]
+    if missing:
+        raise DatasetFormatError(f"{root / INFO_PATH} lacks {', '.join(missing)}; it is not a v3.0 dataset")
+    if info["codebase_version"] != CODEBASE_VERSION:
+        raise DatasetFormatError(
+            f"{root} is a LeRobot {info['codebase_version']} dataset; this package reads {CODEBASE_VERSION}. "
+            "Convert it with lerobot's convert_dataset_v21_to_v30 script."
+        )
+    return info
+
+
+def json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=4, ensure_ascii=False) + "\n").encode()
+
+
+def read_stats(root: Path) -> dict[str, Stats]:
+    path = root / STATS_PATH
+    return from_json(read_json(path)) if path.exists() else {}
+
+
+def read_tasks(root: Path) -> list[str]:
+    """Task strings in task_index order (index named ``task``, or an unnamed index as 0.4.x writes it)."""
+    path = root / TASKS_PATH
+    if not path.exists():
+        return []
+    frame = pd.read_parquet(path)
+    if "task_index" not in frame.columns:
+        raise DatasetFormatError(f"{path} has no task_index column")
+    frame = frame.sort_values("task_index")
+    if "task" in frame.columns:  # written without the pandas index metadata
+        return [str(t) for t in frame["task"]]
+    return [str(t) for t in frame.index]
+
+
+def tasks_parquet(tasks: Sequence[str]) -> bytes:
+    """meta/tasks.parquet content: index = task text (named ``task``), one int64 column ``task_index``."""
+    frame = pd.DataFrame(
+        {"task_index": np.arange(len(tasks), dtype=np.int64)},
+        index=pd.Index(list(tasks), name="task", dtype=object),
+    )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="snappy")
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class VideoSpan:
+    """Where an episode's frames of one camera live: file and seconds [from_timestamp, to_timestamp)."""
+
+    file: FileIndex
+    from_timestamp: float
+    to_timestamp: float
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One row of meta/episodes: an episode's length, tasks and where its rows and video frames are."""
+
+    index: int
+    length: int
+    tasks: tuple[str, ...]
+    dataset_from_index: int
+    dataset_to_index: int
+    data_file: FileIndex
+    meta_file: FileIndex
+    videos: Mapping[str, VideoSpan] = field(default_factory=dict)
+
+
+def episode_columns(table_columns: Sequence[str]) -> list[str]:
+    """The episodes columns that describe location (the stats/* columns are only needed for merging)."""
+    return [c for c in table_columns if not c.startswith("stats/")]
+
+
+def read_episodes_table(root: Path, with_stats: bool = False) -> pa.Table | None:
+    files = sorted_parquet_files(root, EPISODES_DIR)
+    if not files:
+        return None
+    tables = []
+    for path in files:
+        schema = pq.read_schema(path)
+        columns = list(schema.names) if with_stats else episode_columns(schema.names)
+        tables.append(pq.read_table(path, columns=columns))
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def episodes_from_table(table: pa.Table | None, video_keys: Sequence[str]) -> list[Episode]:
+    if table is None:
+        return []
+    cols = table.to_pydict()
+    episodes = []
+    for i in range(table.num_rows):
+        videos = {
+            key: VideoSpan(
+                FileIndex(
+                    int(cols[f"videos/{key}/chunk_index"][i]), int(cols[f"videos/{key}/file_index"][i])
+                ),
+                float(cols[f"videos/{key}/from_timestamp"][i]),
+                float(cols[f"videos/{key}/to_timestamp"][i]),
+            )
+            for key in video_keys
+        }
+        episodes.append(
+            Episode(
+                index=int(cols["episode_index"][i]),
+                length=int(cols["length"][i]),
+                tasks=tuple(cols["tasks"][i] or ()),
+                dataset_from_index=int(cols["dataset_from_index"][i]),
+                dataset_to_index=int(cols["dataset_to_index"][i]),
+                data_file=FileIndex(int(cols["data/chunk_index"][i]), int(cols["data/file_index"][i])),
+                meta_file=FileIndex(
+                    int(cols["meta/episodes/chunk_index"][i]), int(cols["meta/episodes/file_index"][i])
+                ),
+                videos=videos,
+            )
+        )
+    return episodes
+
+
+def read_episodes(root: Path, video_keys: Sequence[str]) -> list[Episode]:
+    try:
+        return episodes_from_table(read_episodes_table(root), video_keys)
+    except KeyError as err:
+        raise DatasetFormatError(f"{root / EPISODES_DIR}: column {err} is missing") from err

@@ -1,0 +1,91 @@
+"""A ``torch.utils.data.Dataset`` over a LeRobot v3.0 dataset, returning items shaped like lerobot's.
+
+This is the only module of the package that imports torch; nothing else imports it, so the writer and
+reader work without torch installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lerobot_dataset.features import is_camera, is_depth
+from lerobot_dataset.reader import DatasetReader, check_delta_timestamps
+
+
+class LeRobotTorchDataset(torch.utils.data.Dataset):
+    """Frames (or ``delta_timestamps`` windows) of a dataset as dicts of tensors.
+
+    Cameras come as float32 (C, H, W) in [0, 1] (depth maps: float32 (1, H, W) in their recorded units),
+    windows of cameras as (T, C, H, W); numbers as tensors (shape-[1] features as 0-d tensors); padding flags
+    as ``<key>_is_pad`` bool tensors; ``task`` as text. Safe to use with DataLoader workers: each process
+    opens its own decoders.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        episodes: Sequence[int] | None = None,
+        image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        tolerance_s: float = 1e-4,
+    ):
+        self.reader = DatasetReader(root, tolerance_s=tolerance_s)
+        self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
+        if self.delta_timestamps:
+            check_delta_timestamps(self.delta_timestamps, self.reader.fps, tolerance_s, self.reader.features)
+        self.image_transforms = image_transforms
+        selected = range(self.reader.num_episodes) if episodes is None else episodes
+        ranges = []
+        for episode_index in selected:
+            if not 0 <= episode_index < self.reader.num_episodes:
+                raise IndexError(f"episode {episode_index} is not in 0..{self.reader.num_episodes - 1}")
+            ep = self.reader.episodes[episode_index]
+            ranges.append(np.arange(ep.dataset_from_index, ep.dataset_to_index))
+        self._indices = np.concatenate(ranges) if ranges else np.zeros(0, dtype=np.int64)
+
+    @property
+    def fps(self) -> int:
+        return self.reader.fps
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        return self.reader.features
+
+    @property
+    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+        return self.reader.stats
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        index = int(self._indices[idx])
+        if self.delta_timestamps:
+            item = self.reader.window(index, self.delta_timestamps)
+        else:
+            item = self.reader.frame(index)
+        out: dict[str, Any] = {}
+        for key, value in item.items():
+            if key == "task":
+                out[key] = value
+            elif key in self.reader.features and is_camera(self.reader.features[key]):
+                out[key] = self._camera(key, value)
+            else:
+                out[key] = torch.tensor(np.asarray(value))  # a copy: the reader caches read-only columns
+        return out
+
+    def _camera(self, key: str, images: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(images, -1, -3)))
+        tensor = (
+            tensor.to(torch.float32)
+            if is_depth(self.reader.features[key])
+            else tensor.to(torch.float32) / 255
+        )
+        if self.image_transforms is not None:
+            tensor = self.image_transforms(tensor)
+        return tensor
