@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ class LoadedPolicy:
     def __init__(self, checkpoint: str | Path, device: str | None = None, threads: int = 0) -> None:
         """``threads``: CPU threads for inference; 0 leaves one core to the control loop."""
         torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) - 1))
+        # A forward pass is hundreds of small torch calls, each giving the GIL back; with ROS callbacks in
+        # other threads, the default 5 ms switch interval makes each call wait for it (seen: 24 ms → 2 s).
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self.checkpoint = str(checkpoint)
         self.policy, self.preprocessor, self.postprocessor = load_pretrained(
             checkpoint, device=device or None

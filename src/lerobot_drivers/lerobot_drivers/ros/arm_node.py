@@ -35,7 +35,7 @@ from lerobot_drivers.ros.conversions import (
     stamp_from_ns,
 )
 from lerobot_drivers.ros.qos import COMMAND_QOS, STATE_QOS
-from lerobot_drivers.ros.run import run_node
+from lerobot_drivers.ros.run import parameters_help, run_node
 
 PARAMETERS = {
     "robot": ("so101_follower", "robot description: a name in config/robots/ or a YAML path"),
@@ -215,7 +215,15 @@ class ArmNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     errors = (MotorBusError, FileNotFoundError, ValueError)
-    return run_node("lerobot_drivers arm", ArmNode, errors, args, close=ArmNode.close)
+    return run_node(
+        "lerobot_drivers arm",
+        ArmNode,
+        errors,
+        args,
+        close=ArmNode.close,
+        description=__doc__.split("\n\n")[0],
+        epilog=parameters_help(PARAMETERS),
+    )
 
 
 if __name__ == "__main__":

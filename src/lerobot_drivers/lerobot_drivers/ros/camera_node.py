@@ -20,7 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from lerobot_drivers.cameras import BACKENDS, CameraConfig, CameraError, Frame, make_camera
 from lerobot_drivers.ros.conversions import camera_info_msg, image_msg, stamp_from_ns
-from lerobot_drivers.ros.run import run_node
+from lerobot_drivers.ros.run import parameters_help, run_node
 
 REOPEN_PERIOD_S = 1.0
 
@@ -128,7 +128,15 @@ class CameraNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     errors = (CameraError, ValueError)
-    return run_node("lerobot_drivers camera", CameraNode, errors, args, close=CameraNode.close)
+    return run_node(
+        "lerobot_drivers camera",
+        CameraNode,
+        errors,
+        args,
+        close=CameraNode.close,
+        description=__doc__.split("\n\n")[0],
+        epilog=parameters_help(PARAMETERS),
+    )
 
 
 if __name__ == "__main__":

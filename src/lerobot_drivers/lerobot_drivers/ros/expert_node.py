@@ -7,7 +7,6 @@ the sim's `sim/reset` (arm home, next seeded layout), then streams one command p
 `settle_time` once done. Runs on simulated time with `use_sim_time:=true` when the sim publishes `/clock`.
 """
 
-import argparse
 import sys
 
 import numpy as np
@@ -185,16 +184,17 @@ class ExpertNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv if argv is None else argv
-    parser = argparse.ArgumentParser(
-        prog="lerobot_drivers expert",
+    errors = (ValueError, FileNotFoundError)
+    return run_node(
+        "lerobot_drivers expert",
+        ExpertNode,
+        errors,
+        argv,
+        spin=_spin_until_done,
         description=__doc__.split("\n\n")[1],
         epilog="Parameters (--ros-args -p name:=value): scene, control_rate, episodes, episode_timeout, "
         "settle_time, use_sim_time.",
     )
-    parser.parse_known_args(argv[1:])  # known args only: `ros2 run` appends --ros-args
-    errors = (ValueError, FileNotFoundError)
-    return run_node("lerobot_drivers expert", ExpertNode, errors, argv, spin=_spin_until_done)
 
 
 def _spin_until_done(node: ExpertNode) -> None:

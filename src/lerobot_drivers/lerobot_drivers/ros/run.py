@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -18,7 +19,14 @@ def run_node(
     args: list[str] | None = None,
     spin: Callable[[Node], None] = rclpy.spin,
     close: Callable[[Node], None] = lambda node: None,
+    description: str = "",
+    epilog: str = "",
 ) -> int:
+    """Run a node; ``args`` is the whole command line (default sys.argv). ``--help`` prints ``description``
+    and ``epilog`` (the node's ROS parameters) without starting anything."""
+    args = sys.argv if args is None else args
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog)
+    parser.parse_known_args(args[1:])  # known args only: `ros2 run` appends --ros-args
     rclpy.init(args=args)
     node = None
     try:
@@ -35,3 +43,9 @@ def run_node(
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def parameters_help(parameters: dict[str, tuple[object, str]]) -> str:
+    """An epilog listing ROS parameters (name → (default, description)) for ``--help``."""
+    listed = "; ".join(f"{name} ({default!r}): {text}" for name, (default, text) in parameters.items())
+    return f"ROS parameters (--ros-args -p name:=value): {listed}"

@@ -11,7 +11,6 @@ Physics and rendering run in a thread of their own that owns the OpenGL context;
 executor and reach the simulation under a lock.
 """
 
-import argparse
 import math
 import sys
 import threading
@@ -271,17 +270,19 @@ def _describe_layout(layout: Layout) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv if argv is None else argv
-    parser = argparse.ArgumentParser(
-        prog="lerobot_drivers sim",
+    errors = (RenderBackendError, ValueError, FileNotFoundError)
+    return run_node(
+        "lerobot_drivers sim",
+        SimNode,
+        errors,
+        argv,
+        spin=_start_and_spin,
+        close=SimNode.stop,
         description=__doc__.split("\n\n")[1],
         epilog="Parameters (--ros-args -p name:=value): scene, seed, task, joint_state_rate, camera_rate, "
         "cameras, image_width, image_height, publish_clock, real_time_factor. Headless rendering picks "
         "MUJOCO_GL=egl or osmesa; set MUJOCO_GL to choose.",
     )
-    parser.parse_known_args(argv[1:])  # known args only: `ros2 run` appends --ros-args
-    errors = (RenderBackendError, ValueError, FileNotFoundError)
-    return run_node("lerobot_drivers sim", SimNode, errors, argv, spin=_start_and_spin, close=SimNode.stop)
 
 
 def _start_and_spin(node: SimNode) -> None:

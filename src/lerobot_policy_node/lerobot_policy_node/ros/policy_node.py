@@ -17,7 +17,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -426,7 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(remove_ros_args(argv)[1:])
     rclpy.init(args=argv)
     node = PolicyNode(parameter_overrides=overrides)
-    executor = MultiThreadedExecutor(num_threads=3)  # inputs keep arriving while a tick publishes
+    # One executor thread for the timer and the inputs (short callbacks); inference has a thread of its own.
+    # More Python threads would only compete for the GIL with the inference thread.
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     if args.autostart:
         threading.Thread(target=_autostart, args=(node,), daemon=True).start()
