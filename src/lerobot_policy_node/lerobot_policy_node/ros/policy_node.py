@@ -28,7 +28,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from lerobot_dataset.mapping import MappingError, load_mapping
+from lerobot_dataset.mapping import load_mapping
 from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
 from lerobot_msgs.msg import ActionChunk, PolicyStatus
 from lerobot_policy_node.chunks import STRATEGIES, make_merger
@@ -95,12 +95,8 @@ class PolicyNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self._configure()
-        except (
-            MappingError,
-            ValueError,
-            OSError,
-        ) as error:  # CheckpointError and ConfigError are ValueErrors
-            self.holding_reason = f"cannot configure: {error}"
+        except Exception as error:  # a checkpoint, mapping or inference failure: refuse, and say why
+            self.holding_reason = f"cannot configure: {type(error).__name__}: {error}"
             self.get_logger().error(self.holding_reason)
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
