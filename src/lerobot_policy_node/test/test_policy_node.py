@@ -61,7 +61,7 @@ def checkpoint(tmp_path_factory):
     }  # fmt: skip
     config = make_policy_config(
         "act", pretrained_backbone_weights=None, device="cpu", dim_model=64, n_heads=4, dim_feedforward=128,
-        n_encoder_layers=2, n_vae_encoder_layers=1, latent_dim=8, chunk_size=50, n_action_steps=50,
+        n_encoder_layers=2, n_vae_encoder_layers=1, latent_dim=8, chunk_size=100, n_action_steps=100,
     )  # fmt: skip
     policy = make_policy(config, features)
     preprocessor, postprocessor = make_pre_post_processors(config, stats)
@@ -109,9 +109,9 @@ def test_commands_flow_at_the_control_rate_across_chunks(
             time.sleep(0.05)
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS, node.holding_reason
         deadline = time.monotonic() + 30
-        while len(chunks) < 8 and time.monotonic() < deadline:
+        while len(chunks) < 6 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(chunks) >= 8, f"only {len(chunks)} chunks: {node.holding_reason}"
+        assert len(chunks) >= 6, f"only {len(chunks)} chunks: {node.holding_reason}"
         node.trigger_deactivate()
     finally:
         executor.shutdown()
@@ -127,7 +127,7 @@ def test_commands_flow_at_the_control_rate_across_chunks(
     )
     for chunk in chunks:
         assert chunk.policy_type == "act" and list(chunk.joint_names) == JOINTS
-        assert chunk.horizon == 50 and len(chunk.positions) == 50 * 6 and np.isfinite(chunk.positions).all()
+        assert chunk.horizon == 100 and len(chunk.positions) == 100 * 6 and np.isfinite(chunk.positions).all()
         assert chunk.control_period == pytest.approx(period)
     if output == "trajectory":  # one trajectory per chunk, points at the control period, with velocities
         assert len(commands) >= len(chunks) - 1
