@@ -111,11 +111,18 @@ def run_ours(frames: int, height: int, width: int, codec: str, out: Path) -> flo
     return time.perf_counter() - start
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(mode: str, frames: int, height: int, width: int, codec: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        cpu = _cpu_seconds()  # includes building the frame pool, the same on both sides
         seconds = (run_bare if mode == "bare" else run_ours)(frames, height, width, codec, Path(tmp))
+        cpu = _cpu_seconds() - cpu
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_mib": peak_kib / 1024}))
 
 
 def measure(mode: str, args: argparse.Namespace) -> dict:

@@ -21,7 +21,15 @@ import pyarrow.parquet as pq
 
 from lerobot_dataset.commit import recover_if_unlocked
 from lerobot_dataset.errors import DatasetFormatError
-from lerobot_dataset.features import camera_keys, camera_shape, image_keys, is_camera, is_depth, video_keys
+from lerobot_dataset.features import (
+    NUMERIC_DTYPES,
+    camera_keys,
+    camera_shape,
+    image_keys,
+    is_camera,
+    is_depth,
+    video_keys,
+)
 from lerobot_dataset.metadata import Episode, read_episodes, read_info, read_stats, read_tasks
 from lerobot_dataset.paths import FileIndex, data_file, video_file
 from lerobot_dataset.stats import Stats
@@ -292,7 +300,10 @@ class DatasetReader:
 
 
 def _column_to_numpy(column: pa.ChunkedArray, feature: Mapping[str, Any]) -> np.ndarray:
-    """A numeric parquet column as (rows,) or (rows, N) numpy, for scalar and list columns alike."""
+    """A numeric parquet column as (rows,) or (rows, N) numpy, for scalar and list columns alike (text
+    features, which lerobot allows, as an object array of str)."""
+    if feature["dtype"] not in NUMERIC_DTYPES:
+        return np.array(column.to_pylist(), dtype=object)
     array = column.combine_chunks()
     dtype = np.dtype(feature["dtype"])
     if (

@@ -260,6 +260,10 @@ class _Validator:
             )
         return True
 
+    def _stats_keys(self) -> list[str]:
+        """Features that have statistics: all but text (the library computes none for ``string``)."""
+        return [k for k, ft in self.features.items() if ft["dtype"] != "string"]
+
     # ------------------------------------------------------------------ tasks.parquet
 
     def check_tasks(self) -> None:
@@ -388,7 +392,7 @@ class _Validator:
                 f"episodes add up to {expected_from} frames but info.json total_frames is "
                 f"{self.info['total_frames']}",
             )
-        wanted_stats = {f"stats/{k}/{s}" for k in self.features for s in STAT_NAMES}
+        wanted_stats = {f"stats/{k}/{s}" for k in self._stats_keys() for s in STAT_NAMES}
         missing_stats = sorted(wanted_stats - (stats_columns or set()))
         if missing_stats:
             self.warning(
@@ -473,6 +477,8 @@ class _Validator:
                     self.error(
                         rel, f"image feature {key!r} must be a struct with 'bytes' (PNG), it is {dtype}"
                     )
+                continue
+            if ft["dtype"] not in NUMERIC_DTYPES:
                 continue
             value_type = pa.from_numpy_dtype(np.dtype(ft["dtype"]))
             if ft["shape"] == [1]:
@@ -654,10 +660,11 @@ class _Validator:
         except json.JSONDecodeError as err:
             self.error(STATS_PATH, f"is not valid JSON ({err})")
             return
-        missing = [k for k in self.features if k not in stats]
+        missing = [k for k in self._stats_keys() if k not in stats]
         if missing:
             self.error(STATS_PATH, f"has no statistics for {_listed(missing)}")
-        for key, ft in self.features.items():
+        for key in self._stats_keys():
+            ft = self.features[key]
             if key not in stats:
                 continue
             absent = [s for s in STAT_NAMES if s not in stats[key]]

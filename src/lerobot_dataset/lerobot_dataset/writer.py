@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,9 +25,11 @@ import pyarrow.parquet as pq
 
 from lerobot_dataset import stats as stats_lib
 from lerobot_dataset.commit import Transaction, WriterLock, atomic_write, recover
-from lerobot_dataset.errors import DatasetError, DatasetFormatError, EpisodeError, FrameError
+from lerobot_dataset.errors import DatasetError, DatasetFormatError, EpisodeError, FeatureError, FrameError
 from lerobot_dataset.features import (
+    CAMERA_DTYPES,
     DEFAULT_FEATURES,
+    NUMERIC_DTYPES,
     arrow_type,
     camera_shape,
     check_fps,
@@ -72,14 +74,41 @@ _MB = 1024**2
 _IMAGE_ROWS_PER_GROUP = 256
 
 
+class _Column:
+    """Values of one numeric feature for an episode, stored in preallocated blocks.
+
+    One small long-lived allocation per frame, interleaved with the camera buffers that come and go, would
+    fragment the heap until memory grew with the episode length; blocks avoid that.
+    """
+
+    _BLOCK_ROWS = 4096
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype):
+        self._shape, self._dtype = shape, dtype
+        self._blocks: list[np.ndarray] = []
+        self._rows = 0
+
+    def append(self, value: np.ndarray) -> None:
+        if self._rows % self._BLOCK_ROWS == 0:
+            self._blocks.append(np.empty((self._BLOCK_ROWS, *self._shape), dtype=self._dtype))
+        self._blocks[-1][self._rows % self._BLOCK_ROWS] = value
+        self._rows += 1
+
+    def array(self) -> np.ndarray:
+        if not self._blocks:
+            return np.empty((0, *self._shape), dtype=self._dtype)
+        return np.concatenate(self._blocks)[: self._rows]
+
+
 class _EpisodeBuffer:
     """What the writer holds for the episode being recorded: small numbers in memory, cameras in workers."""
 
     def __init__(self, index: int, folder: Path):
         self.index = index
         self.folder = folder
-        self.numeric: dict[str, list[np.ndarray]] = {}
-        self.tasks: list[str] = []
+        self.numeric: dict[str, _Column] = {}
+        self.task_ids = _Column((), np.dtype(np.int32))
+        self.tasks: list[str] = []  # unique, in order of first appearance
         self.sinks: dict[str, CameraSink] = {}
         self.length = 0
         self.first_timestamp: float | None = None
@@ -118,8 +147,7 @@ class DatasetWriter:
             lock.release(remove=False)
             raise DatasetFormatError(
                 f"{root}: info.json says {info['total_episodes']} episodes, meta/episodes has "
-                f"{len(episodes)}; "
-                "run `lerobot-ros-dataset validate` on it"
+                f"{len(episodes)}; run `lerobot-ros-dataset validate {root}` to see what is wrong"
             )
         self._last: Episode | None = episodes[-1] if episodes else None
         self._stats = read_stats(root)
@@ -195,6 +223,14 @@ class DatasetWriter:
             if recover(root):
                 logger.warning("%s: rolled back an episode whose save was interrupted", root)
             info = read_info(root)
+            unsupported = [
+                k for k, ft in info["features"].items() if ft["dtype"] not in NUMERIC_DTYPES + CAMERA_DTYPES
+            ]
+            if unsupported:
+                raise FeatureError(
+                    f"{root} has features this writer cannot record ({', '.join(unsupported)}: dtype "
+                    f"{info['features'][unsupported[0]]['dtype']}); add episodes to it with lerobot instead"
+                )
             video = video or _config_from_info(info["features"])
             for ft in info["features"].values():
                 if ft["dtype"] == "video":
@@ -301,8 +337,12 @@ class DatasetWriter:
             raise
         for key in expected:
             if not is_camera(self.features[key]):
-                episode.numeric.setdefault(key, []).append(values[key])
-        episode.tasks.append(task)
+                if key not in episode.numeric:
+                    episode.numeric[key] = _Column(values[key].shape, values[key].dtype)
+                episode.numeric[key].append(values[key])
+        if task not in episode.tasks:
+            episode.tasks.append(task)
+        episode.task_ids.append(episode.tasks.index(task))
         if timestamp is not None:
             if episode.first_timestamp is None:
                 episode.first_timestamp = float(timestamp)
@@ -437,12 +477,13 @@ class DatasetWriter:
             if task not in task_index:
                 task_index[task] = len(tasks)
                 tasks.append(task)
-        columns: dict[str, np.ndarray] = {key: np.stack(values) for key, values in episode.numeric.items()}
+        columns: dict[str, np.ndarray] = {key: column.array() for key, column in episode.numeric.items()}
         columns["timestamp"] = (np.arange(length) / fps).astype(np.float32)
         columns["frame_index"] = np.arange(length, dtype=np.int64)
         columns["episode_index"] = np.full(length, episode.index, dtype=np.int64)
         columns["index"] = np.arange(start, start + length, dtype=np.int64)
-        columns["task_index"] = np.array([task_index[t] for t in episode.tasks], dtype=np.int64)
+        local_to_global = np.array([task_index[t] for t in episode.tasks], dtype=np.int64)
+        columns["task_index"] = local_to_global[episode.task_ids.array()]
 
         ep_stats = {}
         for key, ft in self.features.items():
@@ -475,7 +516,7 @@ class DatasetWriter:
 
         # meta/episodes/*.parquet
         meta_index, meta_table = self._place_episode_row(
-            last, fresh, episode, tasks_of(episode.tasks), start, data_index, spans, ep_stats, limits
+            last, fresh, episode, episode.tasks, start, data_index, spans, ep_stats, limits
         )
         tx.add_bytes(episodes_file(meta_index), table_bytes(meta_table))
 
@@ -498,7 +539,7 @@ class DatasetWriter:
         self._last = Episode(
             index=episode.index,
             length=length,
-            tasks=tuple(tasks_of(episode.tasks)),
+            tasks=tuple(episode.tasks),
             dataset_from_index=start,
             dataset_to_index=start + length,
             data_file=data_index,
@@ -675,11 +716,6 @@ class DatasetWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise EpisodeError("this writer is closed; open the dataset again with DatasetWriter.append")
-
-
-def tasks_of(frame_tasks: Iterable[str]) -> list[str]:
-    """The unique tasks of an episode, in order of first appearance."""
-    return list(dict.fromkeys(frame_tasks))
 
 
 def _to_arrow(values: np.ndarray, feature: Mapping[str, Any]) -> pa.Array:

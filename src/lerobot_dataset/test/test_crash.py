@@ -17,6 +17,7 @@ import pytest
 import lerobot_dataset
 from lerobot_dataset import DatasetReader, DatasetWriter
 from lerobot_dataset import stats as stats_lib
+from lerobot_dataset.cli import main
 from lerobot_dataset.paths import JOURNAL_PATH, STAGING_DIR
 from lerobot_dataset.validate import validate_dataset
 
@@ -109,13 +110,19 @@ def test_crash_at_any_step_of_a_save_rolls_back(kit, base, tmp_path) -> None:
         assert result.returncode == 9, result.stderr
         if crash_at == total:
             assert (root / JOURNAL_PATH).exists()  # died with every file moved but the journal still there
-        # The next open rolls back; alternate between the reader and the writer doing it.
-        if crash_at % 2:
+        if (root / JOURNAL_PATH).exists():
+            assert any(
+                "a save was interrupted" in p.message for p in validate_dataset(root, decode_videos=False)
+            )
+        # The next open rolls back; the reader, the writer and `lerobot-ros-dataset recover` take turns.
+        if crash_at % 3 == 0:
             with DatasetReader(root) as reader:
                 assert reader.num_episodes == 2 and reader.num_frames == 11
             shutil.rmtree(root / STAGING_DIR, ignore_errors=True)  # readers leave scratch files alone
-        else:
+        elif crash_at % 3 == 1:
             DatasetWriter.append(root).close()
+        else:
+            assert main(["recover", str(root)]) == 0
         assert kit.hash_tree(root) == before, f"crash at os.replace #{crash_at} was not rolled back"
         assert not (root / JOURNAL_PATH).exists()
     assert validate_dataset(root) == []
