@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,17 @@ class LoadedPolicy:
         self.input_features = _plain(config.input_features)
         self.output_features = _plain(config.output_features)
         self.task = ""
+        # Policies that look at several frames (Diffusion: n_obs_steps 2) need them at the control rate, not
+        # at inference requests: the runner hands every tick's observation to observe().
+        self.history: deque[dict[str, np.ndarray]] = deque(maxlen=getattr(config, "n_obs_steps", 1))
 
     def reset(self) -> None:
         self.policy.reset()
+        self.history.clear()
+
+    def observe(self, observation: dict[str, np.ndarray]) -> None:
+        """Record this tick's observation (the frames a multi-step policy sees)."""
+        self.history.append(observation)
 
     def warm_up(self) -> float:
         """One inference on a blank observation (the first is slow: lazy initialisation); its seconds."""
@@ -60,16 +69,26 @@ class LoadedPolicy:
         return elapsed
 
     def to_batch(self, observation: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Arrays as the dataset gives them (images H×W×C uint8) → a batch of one, as the policy trains on."""
+        """Arrays as the dataset gives them (images H×W×C uint8) → a batch of one, as the policy trains on.
+
+        With n_obs_steps > 1, each feature is the stack of the last n_obs_steps observed ticks (the oldest
+        repeated until enough ticks were seen, as lerobot fills its queues), ending with ``observation``.
+        """
+        steps = self.history.maxlen or 1
+        seen = list(self.history)
+        frames = (seen if seen and seen[-1] is observation else [*seen, observation])[-steps:]
+        frames = [frames[0]] * (steps - len(frames)) + frames
         batch: dict[str, Any] = {}
-        for name, value in observation.items():
-            if self.input_features.get(name, {}).get("type") == "VISUAL":
-                tensor = torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
-            else:
-                tensor = torch.as_tensor(np.asarray(value, dtype=np.float32))
-            batch[name] = tensor.unsqueeze(0)
+        for name in observation:
+            tensors = [self._tensor(name, frame[name]) for frame in frames]
+            batch[name] = (torch.stack(tensors) if steps > 1 else tensors[0]).unsqueeze(0)
         batch["task"] = [self.task]
         return batch
+
+    def _tensor(self, name: str, value: np.ndarray) -> torch.Tensor:
+        if self.input_features.get(name, {}).get("type") == "VISUAL":
+            return torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
+        return torch.as_tensor(np.asarray(value, dtype=np.float32))
 
     @torch.inference_mode()
     def predict(self, observation: dict[str, np.ndarray], pending: np.ndarray, delay: int) -> np.ndarray:

@@ -55,7 +55,9 @@ class PolicyRunner:
         fps: int,
         request_threshold: int,
         clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[dict[str, np.ndarray]], None] = lambda observation: None,
     ) -> None:
+        """``observe`` receives every tick's observation (policies that use several past frames)."""
         self.predict = predict
         self.observations = observations
         self.merger = merger
@@ -63,6 +65,7 @@ class PolicyRunner:
         self.fps = fps
         self.request_threshold = request_threshold
         self.clock = clock
+        self.observe = observe
         self.inference_times: deque[float] = deque(maxlen=100)
         self._lock = threading.Lock()
         self._jobs: deque = deque(maxlen=1)
@@ -89,6 +92,7 @@ class PolicyRunner:
             except StaleObservation as stale:
                 self.merger.reset()
                 return TickResult(self.safety.hold(), True, f"stale input: {stale}", new_chunk=new_chunk)
+            self.observe(observation)
             # ask early enough that the chunk arrives before the queue runs dry, however slow inference is
             threshold = max(self.request_threshold, self._expected_delay() + 1)
             if not self._busy and self.merger.wants_chunk(tick, threshold):

@@ -161,7 +161,7 @@ class PolicyNode(LifecycleNode):
         self.runner = PolicyRunner(
             self.policy.predict, self.observations, merger,
             SafetyFilter(limits, np.zeros(len(self.action_joints))),
-            fps=self.fps, request_threshold=threshold, clock=self._now,
+            fps=self.fps, request_threshold=threshold, clock=self._now, observe=self.policy.observe,
         )  # fmt: skip
         self.policy.warm_up()  # the first inference is slow (lazy initialisation); the second is typical
         self.runner.inference_times.append(self.policy.warm_up())
