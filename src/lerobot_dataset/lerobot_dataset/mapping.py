@@ -34,6 +34,9 @@ JOINT_TYPES = (
 )
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 STORAGES = ("mcap", "sqlite3")
+# The suite's files inside a dataset (lerobot ignores them), and there the mapping the dataset was made with.
+SUITE_META = Path("meta") / "lerobot_ros"
+DATASET_MAPPING_FILE = SUITE_META / "mapping.yaml"
 # How the bag converter picks a stream's sample for each frame (see lerobot_recorder.sync).
 SYNC_POLICIES = ("hold", "drop", "nearest")
 

@@ -13,9 +13,7 @@ import numpy as np
 import torch
 
 from lerobot_dataset.mapping import Mapping, parse_mapping
-from lerobot_training.checkpoint import load_pretrained, resolve_pretrained_dir
-
-TRAINED_MAPPING = "lerobot_ros_mapping.yaml"  # the training dataset's mapping, next to config.json
+from lerobot_training.checkpoint import CHECKPOINT_MAPPING_NAME, load_pretrained, resolve_pretrained_dir
 
 
 class LoadedPolicy:
@@ -31,7 +29,7 @@ class LoadedPolicy:
         self.policy, self.preprocessor, self.postprocessor = load_pretrained(
             checkpoint, device=device or None
         )
-        stored = resolve_pretrained_dir(checkpoint) / TRAINED_MAPPING
+        stored = resolve_pretrained_dir(checkpoint) / CHECKPOINT_MAPPING_NAME
         self.trained_mapping: Mapping | None = (
             parse_mapping(stored.read_text(), where=str(stored)) if stored.is_file() else None
         )

@@ -24,14 +24,19 @@ from rosbags.rosbag2 import ReaderError
 from tqdm import tqdm
 
 from lerobot_dataset import DatasetError, DatasetWriter, VideoEncoderConfig
-from lerobot_dataset.mapping import FeatureSource, Mapping, MappingError, parse_mapping
+from lerobot_dataset.mapping import (
+    DATASET_MAPPING_FILE,
+    SUITE_META,
+    FeatureSource,
+    Mapping,
+    MappingError,
+    parse_mapping,
+)
 from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
 from lerobot_recorder.sync import NS, Alignment, StreamPolicy, SyncError, align
 
 logger = logging.getLogger(__name__)
 
-SUITE_META = Path("meta") / "lerobot_ros"  # the suite's files inside a dataset (lerobot ignores them)
-MAPPING_FILE = SUITE_META / "mapping.yaml"
 CONVERTED_FILE = SUITE_META / "converted.json"
 REPORTS_DIR = SUITE_META / "sync"
 # Types whose first field is std_msgs/Header: their stamp is read from the CDR bytes without decoding.
@@ -275,7 +280,7 @@ def open_dataset(root: Path, mapping: Mapping, streams: dict[str, Stream], video
     features = dataset_features(mapping, streams)
     if (root / "meta" / "info.json").is_file():
         writer = DatasetWriter.append(root, video=video)
-        stored = root / MAPPING_FILE
+        stored = root / DATASET_MAPPING_FILE
         if stored.is_file() and parse_mapping(stored.read_text()).features != mapping.features:
             writer.close()
             raise MappingError(
@@ -292,8 +297,8 @@ def open_dataset(root: Path, mapping: Mapping, streams: dict[str, Stream], video
         writer = DatasetWriter.create(
             root, fps=mapping.fps, features=features, robot_type=mapping.robot_type, video=video
         )
-    (root / MAPPING_FILE).parent.mkdir(parents=True, exist_ok=True)
-    (root / MAPPING_FILE).write_text(mapping.source_text)
+    (root / DATASET_MAPPING_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (root / DATASET_MAPPING_FILE).write_text(mapping.source_text)
     return writer
 
 

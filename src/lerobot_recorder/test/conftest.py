@@ -32,6 +32,7 @@ def fake_robot(start_fake_robot):
     """The shared fake robot (test/fake_robot.py) with 320×240 cameras."""
     return start_fake_robot(320, 240)
 
+
 FPS = 30
 NS = 1_000_000_000
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from lerobot_dataset import DatasetReader
+from lerobot_dataset.mapping import DATASET_MAPPING_FILE
 from lerobot_dataset.validate import has_errors, validate_dataset
-from lerobot_recorder.convert import CONVERTED_FILE, MAPPING_FILE, REPORTS_DIR, convert_bags
+from lerobot_recorder.convert import CONVERTED_FILE, REPORTS_DIR, convert_bags
 from lerobot_recorder.convert_cli import main as convert_main
 
 FPS = 30  # the synthetic bags' (conftest.make_bag)
@@ -48,7 +49,7 @@ def test_frames_match_the_bag_at_every_index(make_bag, tmp_path, storage):
             assert abs(float(frame[camera].mean()) - make_bag.frame_value(k)) < 3, f"{camera} frame {k}"
         assert frame["task"] == "stack the cubes"
         assert frame["frame_index"] == k
-    assert (tmp_path / "dataset" / MAPPING_FILE).read_text().startswith("\nname: fake_robot")
+    assert (tmp_path / "dataset" / DATASET_MAPPING_FILE).read_text().startswith("\nname: fake_robot")
     text = (tmp_path / "dataset" / REPORTS_DIR / "episode_000000.txt").read_text()
     assert "problems: none" in text
     assert (tmp_path / "dataset" / REPORTS_DIR / "episode_000000.png").stat().st_size > 1000

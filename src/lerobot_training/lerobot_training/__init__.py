@@ -6,4 +6,8 @@
 - ``checkpoint``: lerobot's ``pretrained_model`` / ``training_state`` layout (``save_pretrained``,
   ``load_pretrained``, ``save_checkpoint``, ``load_training_state``).
 - ``features``: policy features from a dataset's info.json features.
+- ``train`` (``TrainConfig`` in ``train_config``, ``train(config)``) and ``train_cli`` (lerobot-ros-train);
+  ``options`` (dotted options, config files), ``data`` (windows, sampler, loader), ``augmentation``,
+  ``distributed`` (torchrun/DDP), ``train_log`` (tqdm, TensorBoard, CSV, PNG curve).
+- ``evaluate`` and ``eval_cli`` (lerobot-ros-eval): offline action error on held-out episodes.
 """

@@ -40,6 +40,8 @@ TRAINING_STATE_DIR = "training_state"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TRAIN_CONFIG_NAME = "train_config.json"
+# The mapping of the dataset a policy was trained on (lerobot_dataset.mapping), for deployment checks.
+CHECKPOINT_MAPPING_NAME = "lerobot_ros_mapping.yaml"
 OPTIMIZER_STATE_NAME = "optimizer_state.safetensors"
 OPTIMIZER_PARAM_GROUPS_NAME = "optimizer_param_groups.json"
 SCHEDULER_STATE_NAME = "scheduler_state.json"

@@ -164,7 +164,73 @@ def diffusion_batch(
     }
 
 
-@pytest.fixture
+def write_learnable_dataset(
+    root: Path, episodes: int = 6, length: int = 20, cameras: bool = True, mapping: bool = True
+) -> Path:
+    """A dataset (fps 10, state 4, action 4, one 48×64 camera) whose actions follow from the state:
+    state_t = s_e + 0.05·t·d and action_t = state_(t+1), so every action chunk is a function of the current
+    state; the camera's colour follows the state too. With ``mapping``, a suite mapping file in meta/."""
+    from lerobot_dataset import DatasetWriter
+
+    features: dict[str, dict[str, Any]] = {
+        "observation.state": {"dtype": "float32", "shape": [4], "names": None}
+    }
+    if cameras:
+        features["observation.images.front"] = {
+            "dtype": "video",
+            "shape": [48, 64, 3],
+            "names": ["height", "width", "channels"],
+        }
+    features["action"] = {"dtype": "float32", "shape": [4], "names": None}
+    rng = np.random.default_rng(0)
+    direction = np.array([1.0, -0.5, 0.25, -1.0], dtype=np.float32)
+    with DatasetWriter.create(root, fps=10, features=features) as writer:
+        for _ in range(episodes):
+            start = rng.uniform(-1, 1, 4).astype(np.float32)
+            for t in range(length):
+                state = start + 0.05 * t * direction
+                frame = {"observation.state": state, "action": state + 0.05 * direction}
+                if cameras:
+                    colour = np.clip((state[:3] + 2) * 60, 0, 255).astype(np.uint8)
+                    frame["observation.images.front"] = np.broadcast_to(colour, (48, 64, 3)).copy()
+                writer.add_frame(frame, task="follow the line")
+            writer.save_episode()
+    if mapping:
+        (root / "meta" / "lerobot_ros").mkdir(parents=True, exist_ok=True)
+        (root / "meta" / "lerobot_ros" / "mapping.yaml").write_text("# the recording's topic mapping\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def learnable_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Written once per session (video encoding is the slow part); tests must not modify it."""
+    return write_learnable_dataset(tmp_path_factory.mktemp("learnable") / "dataset")
+
+
+def act_train_args(dataset: Path, output_dir: Path, **extra: Any) -> list[str]:
+    """lerobot-ros-train arguments for a tiny ACT on CPU; ``extra`` maps option names to values."""
+    options: dict[str, Any] = {f"policy.{key}": value for key, value in tiny_act_options().items()}
+    options.update({"policy.type": "act", "policy.device": "cpu", "dataset.root": dataset})
+    options.update({"output_dir": output_dir, "num_workers": 0, "log_freq": 1, "batch_size": 8})
+    options.update(extra)
+    return [f"--{key}={value}" for key, value in options.items()]
+
+
+@pytest.fixture(scope="session")
+def trained_act(learnable_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Output directory of a 24-step ACT run through the CLI on episodes 0-3 (4 and 5 are held out), with
+    augmentation and a loader worker process. Tests must not modify it."""
+    from lerobot_training.train_cli import main
+
+    torch.set_num_threads(1)
+    output_dir = tmp_path_factory.mktemp("act_run") / "run"
+    extra = {"dataset.image_transforms.enable": "true", "dataset.episodes": "[0,1,2,3]"}
+    args = act_train_args(learnable_dataset, output_dir, steps=24, save_freq=12, num_workers=1, **extra)
+    assert main(args) == 0
+    return output_dir
+
+
+@pytest.fixture(scope="session")
 def helpers() -> SimpleNamespace:
     return SimpleNamespace(
         REFERENCE_DIR=REFERENCE_DIR,
@@ -177,4 +243,6 @@ def helpers() -> SimpleNamespace:
         tiny_diffusion_options=tiny_diffusion_options,
         act_batch=act_batch,
         diffusion_batch=diffusion_batch,
+        write_learnable_dataset=write_learnable_dataset,
+        act_train_args=act_train_args,
     )
