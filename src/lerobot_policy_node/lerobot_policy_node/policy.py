@@ -36,8 +36,9 @@ class LoadedPolicy:
         config = self.policy.config
         self.type: str = config.type
         self.device = torch.device(config.device)
-        self.input_features = _plain(config.input_features)
-        self.output_features = _plain(config.output_features)
+        as_written = config.to_dict()  # features as config.json has them: name → {"type", "shape"}
+        self.input_features: dict[str, dict[str, Any]] = as_written["input_features"]
+        self.output_features: dict[str, dict[str, Any]] = as_written["output_features"]
         self.task = ""
         # Policies that look at several frames (Diffusion: n_obs_steps 2) need them at the control rate, not
         # at inference requests: the runner hands every tick's observation to observe().
@@ -94,15 +95,3 @@ class LoadedPolicy:
         batch = self.preprocessor(self.to_batch(observation))
         chunk = self.postprocessor(self.policy.predict_action_chunk(batch))
         return chunk[0].float().cpu().numpy()
-
-
-def _plain(features: Any) -> dict[str, dict[str, Any]]:
-    """Config features (dataclasses or dicts) as config.json writes them: name → {"type", "shape"}."""
-    plain = {}
-    for name, feature in features.items():
-        if isinstance(feature, dict):
-            plain[name] = {"type": str(feature["type"]), "shape": list(feature["shape"])}
-        else:
-            kind = getattr(feature.type, "value", feature.type)
-            plain[name] = {"type": str(kind), "shape": list(feature.shape)}
-    return plain

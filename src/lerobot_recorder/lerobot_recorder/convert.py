@@ -68,7 +68,6 @@ class EpisodeReport:
     fps: int
     alignment: Alignment
     streams: dict[str, Stream]
-    problems: list[str] = field(default_factory=list)
 
 
 def header_stamp_ns(raw: bytes | memoryview) -> int | None:
