@@ -1,30 +1,71 @@
-"""The main job on the simulated robot, as far as the suite goes today (`make demo`).
+"""The whole mission on the simulated arm (`make demo`; `make demo FULL=1` for a better policy).
 
-1. The simulated SO-101 arm, the scripted expert and the episode recorder run as ROS 2 nodes in this process,
-   talking over real DDS: the expert demonstrates pick-and-place through the arm's command topic like a
-   teleoperator, and starts, keeps (success) or discards (failure) each episode at the recorder.
-2. The episode bags become a LeRobot v3.0 dataset, which is validated; per-episode sync reports are written.
-Training a policy and running it on the sim follow as the training CLI and the bringup land.
+1. Record: the simulated SO-101 arm, the scripted expert and the episode recorder run as ROS 2 nodes in this
+   process over real DDS; the expert demonstrates pick-and-place through the arm's command topic like a
+   teleoperator, and keeps (success) or discards (failure) each episode at the recorder.
+2. Convert: the episode bags become a LeRobot v3.0 dataset (Parquet + MP4), which is validated.
+3. Train: ACT on this CPU with config/training/act_sim_quick.yaml (or act_sim_full.yaml).
+4. Evaluate: the sim and the policy node run from the bringup graph (config/bringup/sim.yaml, as
+   `lerobot-ros-bringup robot:=sim policy:=...` starts it), on cube layouts the demonstrations never showed;
+   an evaluator resets the sim and starts the policy for each episode and counts successes.
+Writes to the output folder: bags/, dataset/, train/ (checkpoints, logs), training_curve.png, rollout.mp4
+(first evaluation episode, front camera), eval.json and summary.txt.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
 import rclpy
+import yaml
+from lerobot_bringup.ros.sim_eval import SimEvaluator
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from lerobot_dataset import DatasetReader
 from lerobot_dataset.validate import has_errors, validate_dataset
+from lerobot_drivers.config_files import find_config
 from lerobot_drivers.ros.expert_node import ExpertNode
 from lerobot_drivers.ros.sim_node import SimNode
+from lerobot_policy_node.ros.policy_node import PolicyNode
 from lerobot_recorder.convert import REPORTS_DIR, convert_bags
 from lerobot_recorder.ros.record_node import RecordNode
+from lerobot_training.train import train
+from lerobot_training.train_config import TrainConfig
+from lerobot_training.train_log import CURVE_NAME
+
+EVAL_SEED_OFFSET = 1000  # evaluation layouts come from another seed than the demonstrations'
+PRESETS = {
+    # episodes recorded, training config, evaluation episodes
+    "quick": (40, "training/act_sim_quick.yaml", 10),
+    "full": (100, "training/act_sim_full.yaml", 20),
+}
+
+
+class DemoError(RuntimeError):
+    """A stage of the demo failed; the text says which and why."""
+
+
+def spin_until(nodes: list, done, timeout: float) -> None:
+    """Spin ``nodes`` on one executor thread (the recorder and policy node need each topic in order)."""
+    executor = SingleThreadedExecutor()
+    for node in nodes:
+        executor.add_node(node)
+    deadline = time.monotonic() + timeout
+    try:
+        while rclpy.ok() and not done():
+            if time.monotonic() > deadline:
+                raise DemoError(f"timed out after {timeout:.0f} s")
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        executor.shutdown()
 
 
 def record(output: Path, episodes: int, width: int, height: int, seed: int) -> Path:
@@ -47,17 +88,12 @@ def record(output: Path, episodes: int, width: int, height: int, seed: int) -> P
             Parameter("output_dir", value=str(bags)),
         ]
     )
-    executor = SingleThreadedExecutor()  # one thread: the recorder must see each topic's messages in order
-    for node in (sim, expert, recorder):
-        executor.add_node(node)
     sim.start()
     started = time.monotonic()
     try:
-        while rclpy.ok() and not expert.finished:
-            executor.spin_once(timeout_sec=0.1)
+        spin_until([sim, expert, recorder], lambda: expert.finished, timeout=60.0 * episodes)
     finally:
         sim.stop()
-        executor.shutdown()
         for node in (sim, expert, recorder):
             node.destroy_node()
         rclpy.try_shutdown()
@@ -68,19 +104,7 @@ def record(output: Path, episodes: int, width: int, height: int, seed: int) -> P
     return bags
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--output", type=Path, default=Path("output/demo"), help="output folder (replaced)")
-    parser.add_argument("--episodes", type=int, default=5, help="expert demonstrations to record")
-    parser.add_argument("--width", type=int, default=320, help="camera image width")
-    parser.add_argument("--height", type=int, default=240, help="camera image height")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the cube layouts")
-    args = parser.parse_args()
-    shutil.rmtree(args.output, ignore_errors=True)
-    bags = record(args.output, args.episodes, args.width, args.height, args.seed)
-    dataset = args.output / "dataset"
+def convert(bags: Path, dataset: Path) -> None:
     result = convert_bags([bags], dataset)
     for bag, reason in result.skipped:
         print(f"skipped {bag}: {reason}", file=sys.stderr)
@@ -88,16 +112,114 @@ def main() -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if has_errors(problems) or not result.reports:
-        print("demo failed: the dataset is not valid (see above)", file=sys.stderr)
-        return 1
+        raise DemoError("the dataset is not valid (see above)")
     reader = DatasetReader(dataset)
     print(
         f"dataset {dataset}: {reader.num_episodes} episodes, {reader.num_frames} frames at {reader.fps} fps, "
-        f"cameras {', '.join(reader.camera_keys)}; valid LeRobot v3.0"
+        f"cameras {', '.join(reader.camera_keys)}; valid LeRobot v3.0 "
+        f"(sync reports in {dataset / REPORTS_DIR})"
     )
     reader.close()
-    print(f"sync reports (text + PNG per episode): {dataset / REPORTS_DIR}")
-    print(f"inspect it: lerobot-ros-dataset info {dataset}")
+
+
+def train_policy(dataset: Path, output: Path, config_file: Path, steps: int | None) -> Path:
+    """Train with ``config_file`` (a lerobot-ros-train config); returns the pretrained_model folder."""
+    options = yaml.safe_load(config_file.read_text())
+    options.update(dataset={"root": str(dataset)}, output_dir=str(output / "train"))
+    if steps is not None:
+        options["steps"] = options["save_freq"] = steps
+    print(f"training with {config_file} ({options['steps']} steps)")
+    result = train(TrainConfig.from_dict(options))
+    shutil.copy(result.output_dir / CURVE_NAME, output / CURVE_NAME)
+    return result.checkpoint / "pretrained_model"
+
+
+def evaluate(
+    checkpoint: Path, output: Path, episodes: int, width: int, height: int, seed: int, timeout: float
+) -> dict:
+    """Run the policy on the sim for ``episodes`` episodes; returns eval.json's content."""
+    rclpy.init()
+    sim = SimNode(
+        parameter_overrides=[
+            Parameter("image_width", value=width),
+            Parameter("image_height", value=height),
+            Parameter("seed", value=seed + EVAL_SEED_OFFSET),
+        ]
+    )
+    policy = PolicyNode(parameter_overrides=[Parameter("checkpoint", value=str(checkpoint))])
+    evaluator = SimEvaluator(
+        parameter_overrides=[
+            Parameter("episodes", value=episodes),
+            Parameter("episode_timeout", value=timeout),
+            Parameter("video_path", value=str(output / "rollout.mp4")),
+            Parameter("results_path", value=str(output / "eval.json")),
+        ]
+    )
+    sim.start()
+    activation = threading.Thread(target=_configure_and_activate, args=(policy,), daemon=True)
+    activation.start()
+    try:
+        spin_until(
+            [sim, policy, evaluator], lambda: evaluator.finished, timeout=(timeout + 30) * episodes + 120
+        )
+    finally:
+        sim.stop()
+        if policy.runner is not None:
+            policy.runner.close()
+        for node in (sim, policy, evaluator):
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return json.loads((output / "eval.json").read_text())
+
+
+def _configure_and_activate(policy: PolicyNode) -> None:
+    """Load the checkpoint, then activate once the arm's state has arrived (the evaluator starts it)."""
+    if policy.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        return
+    while policy._measured_position() is None:
+        time.sleep(0.05)
+    policy.trigger_activate()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--full", action="store_true", help="more demonstrations and training (FULL=1)")
+    parser.add_argument("--output", type=Path, default=Path("output/demo"), help="output folder (replaced)")
+    parser.add_argument("--episodes", type=int, help="expert demonstrations to record (preset's by default)")
+    parser.add_argument("--steps", type=int, help="training steps (the training config's by default)")
+    parser.add_argument("--eval-episodes", type=int, help="evaluation episodes (preset's by default)")
+    parser.add_argument("--episode-timeout", type=float, default=20.0, help="seconds per evaluation episode")
+    parser.add_argument("--width", type=int, default=128, help="camera image width")
+    parser.add_argument("--height", type=int, default=96, help="camera image height")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the cube layouts")
+    args = parser.parse_args()
+    preset_episodes, config_name, preset_eval = PRESETS["full" if args.full else "quick"]
+    output = args.output
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    started = time.monotonic()
+    try:
+        bags = record(output, args.episodes or preset_episodes, args.width, args.height, args.seed)
+        convert(bags, output / "dataset")
+        checkpoint = train_policy(output / "dataset", output, find_config(config_name), args.steps)
+        results = evaluate(
+            checkpoint, output, args.eval_episodes or preset_eval, args.width, args.height, args.seed,
+            args.episode_timeout,
+        )  # fmt: skip
+    except DemoError as error:
+        print(f"demo failed: {error}", file=sys.stderr)
+        return 1
+    summary = (
+        f"success rate {results['success_rate']:.0%} over {results['episodes']} evaluation episodes "
+        f"(unseen layouts); whole demo {(time.monotonic() - started) / 60:.1f} min\n"
+        f"policy: {checkpoint}\ntraining curve: {output / CURVE_NAME}\n"
+        f"rollout video: {output / 'rollout.mp4'}\n"
+        f"run it yourself: lerobot-ros-bringup robot:=sim policy:={checkpoint}\n"
+    )
+    (output / "summary.txt").write_text(summary)
+    print(summary, end="")
     return 0
 
 

@@ -15,6 +15,7 @@ PYTHON_PACKAGES = [
     "lerobot_recorder",
     "lerobot_training",
     "lerobot_policy_node",
+    "lerobot_bringup",
 ]
 
 # The suite packages each package may import (DESIGN.md: an arrow is "imports", never the other way).
@@ -24,6 +25,15 @@ ALLOWED = {
     "lerobot_recorder": {"lerobot_msgs", "lerobot_dataset"},
     "lerobot_training": {"lerobot_dataset"},
     "lerobot_policy_node": {"lerobot_msgs", "lerobot_dataset", "lerobot_training"},
+    # The bringup sits on top: it wires every other package's nodes together, and nothing imports it.
+    "lerobot_bringup": {
+        "lerobot_msgs",
+        "lerobot_dataset",
+        "lerobot_drivers",
+        "lerobot_recorder",
+        "lerobot_training",
+        "lerobot_policy_node",
+    },
 }
 SUITE = {"lerobot_msgs", *PYTHON_PACKAGES}
 
@@ -88,4 +98,16 @@ def test_package_imports_only_the_layers_below(package):
         for name in imported_top_level_names(path) & SUITE - {package}:
             if name not in ALLOWED[package]:
                 violations.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not violations, "layering broken (see DESIGN.md):\n" + "\n".join(violations)
+
+
+def test_nothing_imports_the_bringup():
+    """Only the launch files (outside every package) and the bringup itself may import lerobot_bringup."""
+    violations = [
+        f"{path.relative_to(SRC)} imports lerobot_bringup"
+        for package in PYTHON_PACKAGES
+        if package != "lerobot_bringup"
+        for path in sorted((SRC / package / package).rglob("*.py"))
+        if "lerobot_bringup" in imported_top_level_names(path)
+    ]
     assert not violations, "layering broken (see DESIGN.md):\n" + "\n".join(violations)

@@ -26,6 +26,7 @@ def test_every_package_of_the_design_is_here():
         sorted(
             [
                 "lerobot",
+                "lerobot_bringup",
                 "lerobot_dataset",
                 "lerobot_drivers",
                 "lerobot_msgs",
@@ -84,6 +85,12 @@ def test_suite_commands_share_the_prefix_and_are_on_path():
         assert shutil.which(command), (
             f"{command} not on PATH: run `make setup` and `source .venv/bin/activate`"
         )
+
+
+def test_bringup_package_depends_on_the_node_graph_package():
+    catkin_pkg = pytest.importorskip("catkin_pkg.package")
+    manifest = catkin_pkg.parse_package(SRC / "lerobot" / "package.xml")
+    assert "lerobot_bringup" in {d.name for d in manifest.exec_depends}, "ros2 launch lerobot needs it"
 
 
 def test_bringup_package_installs_the_top_level_launch_and_config():

@@ -22,6 +22,7 @@ setup(
             "camera = lerobot_drivers.ros.camera_node:main",
             "sim = lerobot_drivers.ros.sim_node:main",
             "expert = lerobot_drivers.ros.expert_node:main",
+            "teleop = lerobot_drivers.ros.teleop_node:main",
             "calibrate = lerobot_drivers.calibrate_cli:main",
             "discover = lerobot_drivers.discover_cli:main",
             "lerobot-ros-calibrate = lerobot_drivers.calibrate_cli:main",

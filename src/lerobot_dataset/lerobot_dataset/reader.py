@@ -225,13 +225,14 @@ class DatasetReader:
 
     # ------------------------------------------------------------------ frames
 
-    def frame(self, index: int, decode: bool = True) -> dict[str, Any]:
-        """Every feature of global frame ``index`` and its ``task``; cameras only if ``decode``."""
+    def frame(self, index: int, decode: bool = True, cameras: Sequence[str] | None = None) -> dict[str, Any]:
+        """Every feature of global frame ``index`` and its ``task``; cameras only if ``decode``, and only
+        those in ``cameras`` when given (decoding is most of the cost)."""
         episode = self.episode_of(index)
         data, rows = self._rows(episode, [index])
         item = self._item(data, rows[0])
         if decode:
-            for key in self.camera_keys:
+            for key in self.camera_keys if cameras is None else cameras:
                 item[key] = self._camera(key, episode, data, rows)[0]
         return item
 
@@ -257,17 +258,23 @@ class DatasetReader:
                         item[key] = self._camera(key, episode, data, np.array([row]))[0]
                 yield item
 
-    def window(self, index: int, delta_timestamps: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    def window(
+        self,
+        index: int,
+        delta_timestamps: Mapping[str, Sequence[float]],
+        cameras: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
         """Frame ``index`` with the features named in ``delta_timestamps`` replaced by stacks of the frames
         at those time offsets (seconds), clamped to the episode, plus ``<key>_is_pad`` (True where the offset
         fell outside the episode and the edge frame was repeated) - as lerobot's LeRobotDataset returns.
+        Cameras not in ``delta_timestamps`` are decoded at ``index`` (only those in ``cameras`` when given).
         """
         offsets = check_delta_timestamps(delta_timestamps, self.fps, self.tolerance_s, self.features)
         episode = self.episode_of(index)
         data, rows = self._rows(episode, [index])
         item = self._item(data, rows[0])
         first, last = episode.dataset_from_index, episode.dataset_to_index - 1
-        for key in self.camera_keys:
+        for key in self.camera_keys if cameras is None else cameras:
             if key not in offsets:
                 item[key] = self._camera(key, episode, data, rows)[0]
         for key, steps in offsets.items():

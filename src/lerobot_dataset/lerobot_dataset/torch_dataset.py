@@ -33,8 +33,13 @@ class LeRobotTorchDataset(torch.utils.data.Dataset):
         episodes: Sequence[int] | None = None,
         image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
         tolerance_s: float = 1e-4,
+        cameras: Sequence[str] | None = None,
     ):
         self.reader = DatasetReader(root, tolerance_s=tolerance_s)
+        unknown = sorted(set(cameras or ()) - set(self.reader.camera_keys))
+        if unknown:
+            raise KeyError(f"cameras {unknown} are not in the dataset ({list(self.reader.camera_keys)})")
+        self.cameras = None if cameras is None else list(cameras)  # None: all of them
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
         if self.delta_timestamps:
             check_delta_timestamps(self.delta_timestamps, self.reader.fps, tolerance_s, self.reader.features)
@@ -66,9 +71,9 @@ class LeRobotTorchDataset(torch.utils.data.Dataset):
     def __getitem__(self, idx: int) -> dict[str, Any]:
         index = int(self._indices[idx])
         if self.delta_timestamps:
-            item = self.reader.window(index, self.delta_timestamps)
+            item = self.reader.window(index, self.delta_timestamps, self.cameras)
         else:
-            item = self.reader.frame(index)
+            item = self.reader.frame(index, cameras=self.cameras)
         out: dict[str, Any] = {}
         for key, value in item.items():
             if key == "task":

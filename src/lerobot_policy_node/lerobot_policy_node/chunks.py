@@ -11,6 +11,7 @@ holds actions for ticks ``start, start + 1, ...``; it arrives at a later tick, a
   where it overlaps the queued actions the two are blended (``aggregate``).
 - ``rtc``: real-time chunking for flow policies: as ``latency``, but the policy itself continues the queued
   actions (it is given ``pending()`` and the expected delay), so the new chunk simply replaces the old one.
+- ``auto`` (the node's default): ``rtc`` for a policy with real-time chunking enabled, else ``latency``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 # weight of the *new* chunk where two overlap; lerobot's aggregations of async inference
 AGGREGATES = {"latest_only": 1.0, "weighted_average": 0.7, "average": 0.5, "conservative": 0.3}
 STRATEGIES = ("queue", "ensemble", "latency", "rtc")
+STRATEGY_CHOICES = ("auto", *STRATEGIES)
 
 
 class ChunkMerger(abc.ABC):
@@ -149,6 +151,20 @@ class TemporalEnsembler(ChunkMerger):
 
     def reset(self) -> None:
         self._chunks.clear()
+
+
+def resolve_strategy(requested: str, rtc_enabled: bool) -> str:
+    """The strategy to run: ``auto`` picks ``rtc`` when the policy has real-time chunking enabled."""
+    if requested not in STRATEGY_CHOICES:
+        raise ValueError(f"chunk strategy must be one of {STRATEGY_CHOICES}, got {requested!r}")
+    if requested == "auto":
+        return "rtc" if rtc_enabled else "latency"
+    if requested == "rtc" and not rtc_enabled:
+        raise ValueError(
+            "strategy 'rtc' needs a flow policy with real-time chunking enabled (e.g. pi0 with "
+            '"rtc_config": {"enabled": true} in its config.json); use strategy auto or latency for this one'
+        )
+    return requested
 
 
 def make_merger(

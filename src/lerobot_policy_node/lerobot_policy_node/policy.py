@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -14,6 +15,18 @@ import torch
 
 from lerobot_dataset.mapping import Mapping, parse_mapping
 from lerobot_training.checkpoint import CHECKPOINT_MAPPING_NAME, load_pretrained, resolve_pretrained_dir
+from lerobot_training.features import ACTION
+from lerobot_training.normalization import NormalizerStep, UnnormalizerStep
+from lerobot_training.policies import Policy
+
+
+def rtc_enabled(policy: Policy) -> bool:
+    """Whether ``policy`` does real-time chunking: it has the interface, ``predict_action_chunk(batch, ...,
+    prev_actions=None, inference_delay=0)`` continuing ``prev_actions`` (normalized, padded or not), as π₀
+    does, and its config enables it (lerobot's ``"rtc_config": {"enabled": true}``)."""
+    parameters = inspect.signature(policy.predict_action_chunk).parameters
+    rtc_config = getattr(policy.config, "rtc_config", None) or {}
+    return {"prev_actions", "inference_delay"} <= parameters.keys() and bool(rtc_config.get("enabled", False))
 
 
 class LoadedPolicy:
@@ -40,6 +53,18 @@ class LoadedPolicy:
         self.input_features: dict[str, dict[str, Any]] = as_written["input_features"]
         self.output_features: dict[str, dict[str, Any]] = as_written["output_features"]
         self.task = ""
+        self.action_dim: int = self.output_features[ACTION]["shape"][-1]
+        # Flow policies pad actions with zeros up to max_action_dim (π₀: 32); RTC hands them the queue padded.
+        self.policy_action_dim: int = getattr(config, "max_action_dim", None) or self.action_dim
+        # The postprocessor's unnormalization undone, last step first: queued actions → the policy's space.
+        self._action_normalizers = [
+            NormalizerStep.from_config(step.get_config(), step.state_dict())
+            for step in reversed(self.postprocessor.steps)
+            if isinstance(step, UnnormalizerStep)
+        ]
+        # Real-time chunking when the checkpoint enables it; the node turns it off for other strategies.
+        self.supports_rtc = rtc_enabled(self.policy)
+        self.use_rtc = self.supports_rtc
         # Policies that look at several frames (Diffusion: n_obs_steps 2) need them at the control rate, not
         # at inference requests: the runner hands every tick's observation to observe().
         self.history: deque[dict[str, np.ndarray]] = deque(maxlen=getattr(config, "n_obs_steps", 1))
@@ -61,8 +86,11 @@ class LoadedPolicy:
             blank[name] = (
                 np.zeros((shape[1], shape[2], shape[0]), np.uint8) if visual else np.zeros(shape, np.float32)
             )
+        # With RTC, guide toward a full queue: back-propagating through the model makes inference slower, and
+        # the runner's first delay estimate comes from this time.
+        pending = np.zeros((self._chunk_length() if self.use_rtc else 0, self.action_dim), np.float32)
         started = time.perf_counter()
-        self.predict(blank, np.zeros((0,)), 0)
+        self.predict(blank, pending, 1 if self.use_rtc else 0)
         elapsed = time.perf_counter() - started
         self.reset()
         return elapsed
@@ -89,9 +117,33 @@ class LoadedPolicy:
             return torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
         return torch.as_tensor(np.asarray(value, dtype=np.float32))
 
-    @torch.inference_mode()
+    def _chunk_length(self) -> int:
+        config = self.policy.config
+        return getattr(config, "n_action_steps", None) or getattr(config, "chunk_size", None) or 1
+
+    def to_policy_actions(self, actions: np.ndarray) -> torch.Tensor:
+        """Actions in command units (steps × action_dim) → the policy's normalized, zero-padded action space
+        (1 × steps × policy_action_dim): the inverse of the postprocessor."""
+        batch = {ACTION: torch.as_tensor(np.asarray(actions, np.float32).reshape(-1, self.action_dim))[None]}
+        for step in self._action_normalizers:
+            batch = step(batch)
+        padding = self.policy_action_dim - self.action_dim
+        return torch.nn.functional.pad(batch[ACTION], (0, padding)).to(self.device)
+
     def predict(self, observation: dict[str, np.ndarray], pending: np.ndarray, delay: int) -> np.ndarray:
-        """The chunk for this observation (``pending``/``delay`` are for real-time chunking policies)."""
-        batch = self.preprocessor(self.to_batch(observation))
-        chunk = self.postprocessor(self.policy.predict_action_chunk(batch))
-        return chunk[0].float().cpu().numpy()
+        """The chunk for this observation; with real-time chunking it continues ``pending`` (the queued
+        actions from the observation's tick on), its first ``delay`` actions equal to them."""
+        if not self.use_rtc:
+            with torch.inference_mode():
+                batch = self.preprocessor(self.to_batch(observation))
+                return self.postprocessor(self.policy.predict_action_chunk(batch))[0].float().cpu().numpy()
+        # RTC back-propagates through the model: no_grad, since inference-mode tensors refuse autograd.
+        with torch.no_grad():
+            batch = self.preprocessor(self.to_batch(observation))
+            if len(pending) == 0:  # nothing queued (the first chunk, after a reset): plain sampling
+                actions = self.policy.predict_action_chunk(batch)
+            else:
+                actions = self.policy.predict_action_chunk(
+                    batch, prev_actions=self.to_policy_actions(pending), inference_delay=delay
+                )
+            return self.postprocessor(actions)[0].float().cpu().numpy()

@@ -21,7 +21,9 @@ from lerobot_policy_node.chunks import ChunkMerger
 from lerobot_policy_node.observation import ObservationBuffer, StaleObservation
 from lerobot_policy_node.safety import SafetyFilter
 
-# predict(observation, pending actions, expected delay in ticks) → chunk (steps × joints), in command units
+# predict(observation, pending, delay) → chunk (steps × joints), in command units. ``pending``: the queued
+# actions from the observation's tick on (the chunk's index 0 replaces pending[0]); ``delay``: how many of
+# them the robot executes before the chunk arrives.
 Predict = Callable[[dict[str, np.ndarray], np.ndarray, int], np.ndarray]
 
 
@@ -94,11 +96,10 @@ class PolicyRunner:
                 return TickResult(self.safety.hold(), True, f"stale input: {stale}", new_chunk=new_chunk)
             self.observe(observation)
             # ask early enough that the chunk arrives before the queue runs dry, however slow inference is
-            threshold = max(self.request_threshold, self._expected_delay() + 1)
+            delay = self._expected_delay()
+            threshold = max(self.request_threshold, delay + 1)
             if not self._busy and self.merger.wants_chunk(tick, threshold):
-                self._jobs.append(
-                    (observation, stamp, tick, self.merger.pending(tick), self._expected_delay())
-                )
+                self._jobs.append((observation, stamp, tick, self.merger.pending(tick), delay))
                 self._busy = True
                 self._wake.notify()
             action = self.merger.action(tick)
@@ -110,8 +111,10 @@ class PolicyRunner:
         return TickResult(command, False, events=events, new_chunk=new_chunk)
 
     def _expected_delay(self) -> int:
-        """Ticks the next inference is expected to take (for real-time chunking): the slowest recent one."""
-        return int(np.ceil(max(self.inference_times, default=0.0) * self.fps))
+        """Queued actions the robot executes before the next chunk arrives, from the slowest recent inference:
+        the one of the requesting tick, plus one per tick that passes during inference (real-time chunking
+        freezes that many)."""
+        return int(max(self.inference_times, default=0.0) * self.fps) + 1
 
     def _infer_loop(self) -> None:
         while True:

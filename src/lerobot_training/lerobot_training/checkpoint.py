@@ -69,7 +69,9 @@ def save_pretrained(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / CONFIG_NAME, policy.config.to_dict(), indent=4)
-    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in policy.state_dict().items()}
+    state = policy.state_dict()
+    keep = {names[0] for names in _tied_groups(state)}
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items() if name in keep}
     save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
     preprocessor.save(directory)
     postprocessor.save(directory)
@@ -135,7 +137,11 @@ def load_weights(policy: Policy, path: str | Path) -> None:
     except (OSError, SafetensorError) as err:
         raise CheckpointError(f"cannot read weights {path}: {err}") from err
     expected = policy.state_dict()
-    missing = [name for name in expected if name not in tensors]
+    # A tied weight (π₀'s lm_head is its token embedding) is stored once; loading one name fills the others.
+    stored_elsewhere = {
+        name for names in _tied_groups(expected) if any(n in tensors for n in names) for name in names
+    }
+    missing = [name for name in expected if name not in tensors and name not in stored_elsewhere]
     unexpected = [name for name in tensors if name not in expected]
     reshaped = [
         f"{name}: {list(tensors[name].shape)} in the file, {list(tensor.shape)} in the policy"
@@ -155,7 +161,22 @@ def load_weights(policy: Policy, path: str | Path) -> None:
             + "; ".join(problems)
             + ". The weights come from another policy, configuration or dataset (feature shapes)."
         )
-    policy.load_state_dict(tensors, strict=True)
+    policy.load_state_dict(tensors, strict=not stored_elsewhere.difference(tensors))
+
+
+def _tied_groups(state: Mapping[str, Tensor]) -> list[list[str]]:
+    """Names grouped by the tensor they share (most groups have one name), each group sorted. The first name
+    is the one safetensors' ``save_model`` keeps, hence what lerobot's files hold for a tied weight."""
+    groups: dict[tuple, list[str]] = {}
+    for name, tensor in state.items():
+        shared = tensor.numel() > 0 and tensor.device.type != "meta"
+        key = (
+            (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape)
+            if shared
+            else (name,)
+        )
+        groups.setdefault(key, []).append(name)
+    return [sorted(names) for names in groups.values()]
 
 
 def load_pretrained(

@@ -85,7 +85,7 @@ class SeededAugmentedDataset(torch.utils.data.Dataset):
     def __init__(self, dataset: LeRobotTorchDataset, augmentation: ImageAugmentation | None) -> None:
         self.dataset = dataset
         self.augmentation = augmentation
-        self.camera_keys = list(dataset.reader.camera_keys)
+        self.camera_keys = list(dataset.reader.camera_keys if dataset.cameras is None else dataset.cameras)
 
     def __len__(self) -> int:
         return len(self.dataset)

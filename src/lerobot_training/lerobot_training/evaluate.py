@@ -101,7 +101,9 @@ def evaluate(
     per_episode = []
     plotted: tuple[int, np.ndarray, np.ndarray] | None = None
     for episode in episodes:
-        dataset = LeRobotTorchDataset(dataset_root, delta_timestamps=deltas, episodes=[episode])
+        dataset = LeRobotTorchDataset(
+            dataset_root, delta_timestamps=deltas, episodes=[episode], cameras=list(config.image_features)
+        )
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
         abs_sum = sq_sum = None
         count = 0

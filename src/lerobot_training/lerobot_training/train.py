@@ -119,6 +119,12 @@ def train_step(
     return loss.item(), grad_norm.item()
 
 
+def grad_clip_norm_for(config: TrainConfig, policy_config: PolicyConfig) -> float:
+    """The policy's own preset (lerobot's ``optimizer_grad_clip_norm``, π₀: 1.0) when its config has one
+    (set it with --policy.optimizer_grad_clip_norm), else --grad_clip_norm."""
+    return float(getattr(policy_config, "optimizer_grad_clip_norm", config.grad_clip_norm))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -221,6 +227,7 @@ def _train(
         reader.root,
         delta_timestamps=delta_timestamps_for(policy_config, list(reader.features), reader.fps),
         episodes=list(episodes),
+        cameras=list(policy_config.image_features),  # the dataset's other cameras are never decoded
     )
     augmentation = (
         ImageAugmentation(config.dataset.image_transforms) if config.dataset.image_transforms.enable else None
@@ -293,7 +300,12 @@ def _loop(
         batch = next(batches)
         fetched = time.perf_counter()
         loss, grad_norm = train_step(
-            model, preprocessor(batch), optimizer, scheduler, config.grad_clip_norm, precision
+            model,
+            preprocessor(batch),
+            optimizer,
+            scheduler,
+            grad_clip_norm_for(config, policy.config),
+            precision,
         )
         losses.append(loss)
         grad_norms.append(grad_norm)

@@ -53,6 +53,7 @@ Options (lerobot names; also from a JSON/YAML file with --config PATH, command l
   (e.g. --policy.chunk_size=50, --policy.device=cpu)
   --output_dir, --job_name, --seed, --steps, --batch_size (per process), --num_workers, --log_freq,
   --save_freq, --save_checkpoint, --use_amp (CUDA only), --grad_clip_norm
+  (a policy with its own preset, e.g. pi0, clips at --policy.optimizer_grad_clip_norm instead)
   --resume=true: continue OUTPUT_DIR/checkpoints/last exactly (its train_config.json is the base config)
 Several GPUs or machines: run the same command under torchrun.
 """

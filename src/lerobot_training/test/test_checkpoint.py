@@ -160,7 +160,8 @@ def test_unknown_config_key_is_an_error_naming_it(saved_act):
     config.pop("chunk_sise")
     config["type"] = "vqbet"
     (saved_act / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ConfigError, match=r"unknown policy type 'vqbet'; available: \['act', 'diffusion'\]"):
+    expected = r"unknown policy type 'vqbet'; available: \['act', 'diffusion', 'pi0'\]"
+    with pytest.raises(ConfigError, match=expected):
         load_pretrained(saved_act)
 
 

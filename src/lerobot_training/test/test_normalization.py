@@ -98,9 +98,9 @@ def test_pipelines_normalize_batch_and_unnormalize_action(helpers, tmp_path):
 
 def test_unknown_step_in_a_processor_file_is_an_error(tmp_path):
     (tmp_path / "policy_preprocessor.json").write_text(
-        '{"name": "policy_preprocessor", "steps": [{"registry_name": "tokenizer_processor", "config": {}}]}'
+        '{"name": "policy_preprocessor", "steps": [{"registry_name": "no_such_processor", "config": {}}]}'
     )
-    with pytest.raises(ProcessorError, match="tokenizer_processor"):
+    with pytest.raises(ProcessorError, match="no_such_processor"):
         PolicyProcessor.load(tmp_path, "policy_preprocessor")
     with pytest.raises(ProcessorError, match=r"policy_postprocessor\.json not found"):
         PolicyProcessor.load(tmp_path, "policy_postprocessor")

@@ -71,7 +71,7 @@ def dataset_without_cameras(helpers, tmp_path_factory):
         ({"policy.chunk_sise": 5}, r"unknown option 'policy\.chunk_sise'.*did you mean 'chunk_size'"),
         ({"batch_sise": 5}, r"unknown option 'batch_sise'.*did you mean 'batch_size'"),
         ({"dataset.image_transforms.enabled": "true"}, r"did you mean 'enable'"),
-        ({"policy.type": "actt"}, r"unknown policy type 'actt'; available: \['act', 'diffusion'\]"),
+        ({"policy.type": "actt"}, r"unknown policy type 'actt'; available: \['act', 'diffusion', 'pi0'\]"),
         ({"log_freq": "often"}, r"option 'log_freq' needs an int, got 'often'"),
         ({"dataset.root": "/nonexistent/dataset"}, r"dataset root /nonexistent/dataset does not exist"),
         ({"dataset.episodes": "[2,9]"}, r"episodes names \[9\], which the dataset lacks \(0\.\.5\)"),

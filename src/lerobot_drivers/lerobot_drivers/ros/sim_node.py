@@ -1,8 +1,10 @@
 """`ros2 run lerobot_drivers sim`: the simulated SO-101-like arm with cameras, on the real arm's topics.
 
 Publishes `joint_states` (radians), `<camera>/image_raw` (rgb8) + `<camera>/camera_info` (SensorData QoS), the
-cube and target poses (`~/cube_pose`, `~/target_pose`) and the task's success (`~/success`, latched); takes
-position commands on `arm/commands` (Float64MultiArray in joint order, like a forward command controller) and
+cube and target poses (`~/cube_pose`, `~/target_pose`; both positions also as one Float64MultiArray on
+`~/object_positions`, ordered as sim.scene.OBJECT_POSITION_NAMES, for policies given the scene's state) and
+the task's success (`~/success`, latched); takes position commands on `arm/commands` (Float64MultiArray in
+joint order, like a forward command controller) and
 `arm/joint_commands` (JointState by name, like topic_based_ros2_control); services `~/reset` (arm home, next
 seeded layout) and `~/randomize_cube` (next seeded layout, arm stays). With `publish_clock` the node stamps
 with simulated time and publishes `/clock`, so other nodes can run with `use_sim_time` at any speed.
@@ -99,6 +101,7 @@ class SimNode(Node):
         self._joint_pub = self.create_publisher(JointState, "joint_states", STATE_QOS)
         self._cube_pub = self.create_publisher(PoseStamped, "~/cube_pose", STATE_QOS)
         self._target_pub = self.create_publisher(PoseStamped, "~/target_pose", STATE_QOS)
+        self._objects_pub = self.create_publisher(Float64MultiArray, "~/object_positions", STATE_QOS)
         self._success_pub = self.create_publisher(Bool, "~/success", LATCHED_QOS)
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS) if self._publish_clock else None
         self._image_pubs = {
@@ -239,6 +242,9 @@ class SimNode(Node):
         cube, quat = sim.cube_pose()
         self._cube_pub.publish(_pose_msg(cube, quat, stamp))
         self._target_pub.publish(_pose_msg(sim.target_position(), np.array([1.0, 0.0, 0.0, 0.0]), stamp))
+        self._objects_pub.publish(
+            Float64MultiArray(data=[*map(float, cube), *map(float, sim.target_position())])
+        )
         success = sim.success()
         if success != self._success:
             self._success = success

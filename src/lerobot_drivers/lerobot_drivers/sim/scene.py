@@ -13,6 +13,8 @@ from lerobot_drivers.config_files import find_config
 JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 DEFAULT_SCENE = "sim/so101_cube.xml"
 TASKS = ("place", "lift")
+# Entries of the sim node's ~/object_positions vector (metres, world frame): what a mapping's joints name.
+OBJECT_POSITION_NAMES = ("cube_x", "cube_y", "cube_z", "target_x", "target_y", "target_z")
 
 
 @dataclass
@@ -54,6 +56,22 @@ class Layout:
 def load_model(scene: str = "") -> mujoco.MjModel:
     """The MJCF model at ``scene``, or the default scene found by :func:`find_config` when empty."""
     return mujoco.MjModel.from_xml_path(str(Path(scene) if scene else find_config(DEFAULT_SCENE)))
+
+
+class GraspKinematics:
+    """Where the gripper's grasp site is for given joint positions (:data:`JOINT_NAMES` order), from the
+    scene's own kinematics, without a simulation: e.g. to measure a policy's reach from its joint states."""
+
+    def __init__(self, scene: str = "", site: str = "grasp") -> None:
+        self._model = load_model(scene)
+        self._data = mujoco.MjData(self._model)
+        self._site = self._model.site(site).id
+        self._qpos = np.array([self._model.joint(n).qposadr[0] for n in JOINT_NAMES])
+
+    def grasp_position(self, joints: np.ndarray) -> np.ndarray:
+        self._data.qpos[self._qpos] = joints
+        mujoco.mj_kinematics(self._model, self._data)
+        return self._data.site_xpos[self._site].copy()
 
 
 class SimArm:

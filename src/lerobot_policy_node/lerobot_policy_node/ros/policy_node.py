@@ -31,7 +31,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from lerobot_dataset.mapping import load_mapping
 from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
 from lerobot_msgs.msg import ActionChunk, PolicyStatus
-from lerobot_policy_node.chunks import STRATEGIES, make_merger
+from lerobot_policy_node.chunks import STRATEGY_CHOICES, make_merger, resolve_strategy
 from lerobot_policy_node.observation import ObservationBuffer, check_mapping
 from lerobot_policy_node.runner import Chunk, PolicyRunner, TickResult
 from lerobot_policy_node.safety import SafetyFilter, SafetyLimits
@@ -59,7 +59,8 @@ class PolicyNode(LifecycleNode):
         self.p_mapping = declare("mapping", "").value  # empty: the mapping the checkpoint was trained with
         self.p_device = declare("device", "").value
         self.p_threads = declare("inference_threads", 0).value  # 0: all cores but one (the control loop's)
-        self.p_strategy = declare("strategy", "latency").value
+        # auto: rtc for a policy with real-time chunking enabled (pi0 + rtc_config), else latency
+        self.p_strategy = declare("strategy", "auto").value
         self.p_aggregate = declare("aggregate", "weighted_average").value
         self.p_request_fraction = declare("request_fraction", 0.5).value
         self.p_staleness = declare("staleness", 0.5).value
@@ -108,9 +109,13 @@ class PolicyNode(LifecycleNode):
             raise ValueError(
                 "no checkpoint: set the 'checkpoint' parameter to a pretrained_model folder or Hub id"
             )
-        if self.p_strategy not in STRATEGIES or self.p_output not in OUTPUTS:
-            raise ValueError(f"strategy must be one of {STRATEGIES} and output one of {sorted(OUTPUTS)}")
+        if self.p_strategy not in STRATEGY_CHOICES or self.p_output not in OUTPUTS:
+            raise ValueError(
+                f"strategy must be one of {STRATEGY_CHOICES} and output one of {sorted(OUTPUTS)}"
+            )
         self.policy = LoadedPolicy(self.p_checkpoint, self.p_device, self.p_threads)
+        self.strategy = resolve_strategy(self.p_strategy, self.policy.supports_rtc)
+        self.policy.use_rtc = self.strategy == "rtc"  # other strategies merge plain chunks themselves
         trained = self.policy.trained_mapping
         if not self.p_mapping and trained is None:
             raise ValueError(
@@ -155,7 +160,7 @@ class PolicyNode(LifecycleNode):
             upper=np.array(self.p_upper) if self.p_upper else None,
             max_step=self.p_max_step if self.p_max_step > 0 else None,
         )
-        merger = make_merger(self.p_strategy, self.p_aggregate)
+        merger = make_merger(self.strategy, self.p_aggregate)
         chunk_size = getattr(self.policy.policy.config, "n_action_steps", None) or 1
         threshold = int(self.p_request_fraction * chunk_size)
         self.runner = PolicyRunner(
@@ -168,7 +173,7 @@ class PolicyNode(LifecycleNode):
         self.holding_reason = "configured: activate to start"
         self.get_logger().info(
             f"{self.policy.type} policy from {self.p_checkpoint} on {self.policy.device}; {self.fps} Hz, "
-            f"{self.p_strategy} chunks → {self.p_output} on {self.p_command_topic}"
+            f"{self.strategy} chunks → {self.p_output} on {self.p_command_topic}"
         )
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -408,7 +413,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
     parser.add_argument("--mapping", help="mapping name or YAML path (default: the checkpoint's own)")
     parser.add_argument("--output", choices=sorted(OUTPUTS), help="command message type (default forward)")
     parser.add_argument("--command-topic", help="where commands go (default arm/commands)")
-    parser.add_argument("--strategy", choices=STRATEGIES, help="how chunks are merged (default latency)")
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGY_CHOICES,
+        help="how chunks are merged (default auto: rtc for flow policies with RTC enabled, else latency)",
+    )
     parser.add_argument("--task", help="task text for language-conditioned policies")
     parser.add_argument("--autostart", action="store_true", help="configure and activate at start")
     args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ from lerobot_training.features import (
 from lerobot_training.policies.act import ACTConfig, ACTPolicy, make_act_processors
 from lerobot_training.policies.base import ConfigError, Policy, PolicyConfig
 from lerobot_training.policies.diffusion import DiffusionConfig, DiffusionPolicy, make_diffusion_processors
+from lerobot_training.policies.pi0 import PI0Config, PI0Policy, make_pi0_processors
 from lerobot_training.processor import PolicyProcessor
 
 
@@ -28,6 +29,7 @@ class PolicyType:
 POLICY_TYPES: dict[str, PolicyType] = {
     "act": PolicyType("act", ACTConfig, ACTPolicy, make_act_processors),
     "diffusion": PolicyType("diffusion", DiffusionConfig, DiffusionPolicy, make_diffusion_processors),
+    "pi0": PolicyType("pi0", PI0Config, PI0Policy, make_pi0_processors),
 }
 
 
@@ -81,6 +83,8 @@ __all__ = [
     "ACTPolicy",
     "DiffusionConfig",
     "DiffusionPolicy",
+    "PI0Config",
+    "PI0Policy",
     "Policy",
     "PolicyConfig",
     "PolicyType",
