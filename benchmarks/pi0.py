@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from policy_inference import timed  # benchmarks/ is on sys.path when a benchmark runs
 
 from lerobot_training.policies import make_policy_config
 from lerobot_training.policies.pi0 import PI0Policy
@@ -50,20 +50,6 @@ def count_full_size() -> None:
     )
     for name, module in parts.items():
         print(f"  {name:50s} {sum(p.numel() for p in module.parameters()) / 1e6:9.1f} M")
-
-
-def timed(function, repeats: int, device: str) -> list[float]:
-    function()  # warm-up (and compilation when asked)
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def latency(args: argparse.Namespace) -> None:

@@ -6,13 +6,13 @@ The node list comes from config/bringup/<robot>.yaml through lerobot_bringup.gra
 one-process runner (`lerobot-ros-bringup`, same arguments) starts; the arguments come from its table.
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 from launch_ros.parameter_descriptions import ParameterValue
-from lerobot_bringup.graph import launch_arguments, load_graph
 
-from launch import LaunchDescription
+from lerobot_bringup.graph import launch_arguments, load_graph
 
 PRESET = "bringup"
 

@@ -6,12 +6,12 @@ through the teleop node, with the cameras and the episode recorder (control it w
 teleop:=true, from lerobot_bringup.graph's table); every argument of bringup.launch.py works here too.
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, ThisLaunchFileDir
-from lerobot_bringup.graph import launch_arguments
 
-from launch import LaunchDescription
+from lerobot_bringup.graph import launch_arguments
 
 PRESET = "record"
 

@@ -18,25 +18,22 @@ import argparse
 import json
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
 import rclpy
 import yaml
-from lerobot_bringup.ros.sim_eval import SimEvaluator
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
+from lerobot_bringup.graph import load_graph
+from lerobot_bringup.ros.run import create_nodes, start_nodes, stop_nodes
+from lerobot_bringup.ros.sim_eval import SimEvaluator
 from lerobot_dataset import DatasetReader
 from lerobot_dataset.validate import has_errors, validate_dataset
 from lerobot_drivers.config_files import find_config
 from lerobot_drivers.ros.expert_node import ExpertNode
-from lerobot_drivers.ros.sim_node import SimNode
-from lerobot_policy_node.ros.policy_node import PolicyNode
 from lerobot_recorder.convert import REPORTS_DIR, convert_bags
-from lerobot_recorder.ros.record_node import RecordNode
 from lerobot_training.train import train
 from lerobot_training.train_config import TrainConfig
 from lerobot_training.train_log import CURVE_NAME
@@ -53,50 +50,51 @@ class DemoError(RuntimeError):
     """A stage of the demo failed; the text says which and why."""
 
 
-def spin_until(nodes: list, done, timeout: float) -> None:
-    """Spin ``nodes`` on one executor thread (the recorder and policy node need each topic in order)."""
-    executor = SingleThreadedExecutor()
-    for node in nodes:
-        executor.add_node(node)
-    deadline = time.monotonic() + timeout
+def run_graph(arguments: dict[str, str], overrides: dict[str, str], make_driver, timeout: float):
+    """Run the bringup graph for ``arguments`` (as `lerobot-ros-bringup` would) plus the node that
+    ``make_driver()`` returns (the expert, the evaluator), until that node is ``finished``; returns it."""
+    specs = load_graph(arguments, overrides)
+    rclpy.init()
+    executor = SingleThreadedExecutor()  # one thread: the recorder and the policy need each topic in order
+    nodes, driver = [], None
     try:
-        while rclpy.ok() and not done():
+        nodes = create_nodes(specs)
+        driver = make_driver()
+        executor.add_node(driver)
+        start_nodes(specs, nodes, executor)
+        deadline = time.monotonic() + timeout
+        while not driver.finished:
             if time.monotonic() > deadline:
-                raise DemoError(f"timed out after {timeout:.0f} s")
+                raise DemoError(f"{driver.get_name()} did not finish within {timeout:.0f} s")
             executor.spin_once(timeout_sec=0.1)
     finally:
+        stop_nodes(specs, nodes)
+        if driver is not None:
+            driver.destroy_node()
         executor.shutdown()
+        rclpy.try_shutdown()
+    return driver
+
+
+def sim_overrides(width: int, height: int, seed: int) -> dict[str, str]:
+    return {"sim.image_width": str(width), "sim.image_height": str(height), "sim.seed": str(seed)}
 
 
 def record(output: Path, episodes: int, width: int, height: int, seed: int) -> Path:
     """Record ``episodes`` expert demonstrations into ``output/bags``; returns that folder."""
     bags = output / "bags"
-    rclpy.init()
-    sim = SimNode(
-        parameter_overrides=[
-            Parameter("image_width", value=width),
-            Parameter("image_height", value=height),
-            Parameter("seed", value=seed),
-        ]
-    )
-    expert = ExpertNode(
-        parameter_overrides=[Parameter("episodes", value=episodes), Parameter("recorder", value="/recorder")]
-    )
-    recorder = RecordNode(
-        parameter_overrides=[
-            Parameter("profile", value="so101_sim"),
-            Parameter("output_dir", value=str(bags)),
-        ]
-    )
-    sim.start()
     started = time.monotonic()
-    try:
-        spin_until([sim, expert, recorder], lambda: expert.finished, timeout=60.0 * episodes)
-    finally:
-        sim.stop()
-        for node in (sim, expert, recorder):
-            node.destroy_node()
-        rclpy.try_shutdown()
+    expert = run_graph(
+        {"robot": "sim", "record": "true"},
+        {**sim_overrides(width, height, seed), "recorder.output_dir": str(bags)},
+        lambda: ExpertNode(
+            parameter_overrides=[
+                Parameter("episodes", value=episodes),
+                Parameter("recorder", value="/recorder"),
+            ]
+        ),
+        timeout=60.0 * episodes,
+    )
     print(
         f"recorded {sum(expert.results)} successful demonstration(s) of {episodes} "
         f"in {time.monotonic() - started:.0f} s (failures discarded) → {bags}"
@@ -138,47 +136,20 @@ def evaluate(
     checkpoint: Path, output: Path, episodes: int, width: int, height: int, seed: int, timeout: float
 ) -> dict:
     """Run the policy on the sim for ``episodes`` episodes; returns eval.json's content."""
-    rclpy.init()
-    sim = SimNode(
-        parameter_overrides=[
-            Parameter("image_width", value=width),
-            Parameter("image_height", value=height),
-            Parameter("seed", value=seed + EVAL_SEED_OFFSET),
-        ]
+    run_graph(
+        {"robot": "sim", "policy": str(checkpoint)},
+        sim_overrides(width, height, seed + EVAL_SEED_OFFSET),
+        lambda: SimEvaluator(
+            parameter_overrides=[
+                Parameter("episodes", value=episodes),
+                Parameter("episode_timeout", value=timeout),
+                Parameter("video_path", value=str(output / "rollout.mp4")),
+                Parameter("results_path", value=str(output / "eval.json")),
+            ]
+        ),
+        timeout=(timeout + 30) * episodes + 120,
     )
-    policy = PolicyNode(parameter_overrides=[Parameter("checkpoint", value=str(checkpoint))])
-    evaluator = SimEvaluator(
-        parameter_overrides=[
-            Parameter("episodes", value=episodes),
-            Parameter("episode_timeout", value=timeout),
-            Parameter("video_path", value=str(output / "rollout.mp4")),
-            Parameter("results_path", value=str(output / "eval.json")),
-        ]
-    )
-    sim.start()
-    activation = threading.Thread(target=_configure_and_activate, args=(policy,), daemon=True)
-    activation.start()
-    try:
-        spin_until(
-            [sim, policy, evaluator], lambda: evaluator.finished, timeout=(timeout + 30) * episodes + 120
-        )
-    finally:
-        sim.stop()
-        if policy.runner is not None:
-            policy.runner.close()
-        for node in (sim, policy, evaluator):
-            node.destroy_node()
-        rclpy.try_shutdown()
     return json.loads((output / "eval.json").read_text())
-
-
-def _configure_and_activate(policy: PolicyNode) -> None:
-    """Load the checkpoint, then activate once the arm's state has arrived (the evaluator starts it)."""
-    if policy.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-        return
-    while policy._measured_position() is None:
-        time.sleep(0.05)
-    policy.trigger_activate()
 
 
 def main() -> int:

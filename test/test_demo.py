@@ -1,4 +1,4 @@
-"""`make demo`'s pipeline end to end, small: record → dataset → ACT training → the policy node drives the sim."""
+"""`make demo` end to end, small: record → dataset → ACT training → the policy node drives the sim."""
 
 import json
 import subprocess
@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_demo_records_trains_and_evaluates_a_policy_on_the_sim(tmp_path):
     output = tmp_path / "demo"
     result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "demo.sh"), "--episodes", "4", "--steps", "150", "--eval-episodes", "2",
-         "--episode-timeout", "8", "--output", str(output)],
+        ["bash", str(ROOT / "scripts" / "demo.sh"), "--episodes", "4", "--steps", "150",
+         "--eval-episodes", "2", "--episode-timeout", "8", "--output", str(output)],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]

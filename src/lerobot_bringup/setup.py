@@ -21,6 +21,7 @@ setup(
             "bringup = lerobot_bringup.ros.run:main",
             "chunk_markers = lerobot_bringup.ros.chunk_markers:main",
             "lerobot-ros-bringup = lerobot_bringup.ros.run:main",
+            "sim_eval = lerobot_bringup.ros.sim_eval:main",
         ],
     },
 )

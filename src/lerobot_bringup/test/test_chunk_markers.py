@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from lerobot_bringup.graph import load_graph
-from lerobot_bringup.kinematics import UrdfModel
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
+from lerobot_bringup.graph import load_graph
+from lerobot_bringup.kinematics import UrdfModel
 from lerobot_msgs.msg import ActionChunk
 
 pytestmark = pytest.mark.ros

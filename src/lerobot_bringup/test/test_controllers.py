@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from lerobot_bringup.graph import load_graph
 from lerobot_bringup.kinematics import UrdfModel
 

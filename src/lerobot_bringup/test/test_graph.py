@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from lerobot_bringup.graph import (
     ARGUMENTS,
     GraphError,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lerobot_bringup.kinematics import UrdfModel, rpy_matrix
 
 # Imported before mujoco: it picks MuJoCo's headless GL backend, which MuJoCo fixes when first imported (the

@@ -9,6 +9,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+
 from lerobot_bringup.graph import ARGUMENTS, PRESETS, GraphError, launch_arguments, load_graph
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -100,7 +101,6 @@ def test_every_spec_names_an_installed_executable_and_a_node_class():
 
 def test_every_spec_parameter_is_declared_by_its_node(ros_context, tmp_path):
     from lerobot_bringup.ros.run import node_class, node_options
-
     from lerobot_dataset.mapping import MappingError, load_mapping
 
     checked = set()

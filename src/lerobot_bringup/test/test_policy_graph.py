@@ -3,13 +3,13 @@ built (create_nodes), started (start_nodes: configure, sim start, activate once 
 sim through /arm/commands and draws chunk markers, then stops cleanly (stop_nodes)."""
 
 import pytest
-from lerobot_bringup.graph import load_graph
-from lerobot_bringup.ros.run import create_nodes, python_specs, start_nodes, stop_nodes
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 from visualization_msgs.msg import MarkerArray
 
+from lerobot_bringup.graph import load_graph
+from lerobot_bringup.ros.run import create_nodes, python_specs, start_nodes, stop_nodes
 from lerobot_dataset.features import DEFAULT_FEATURES
 from lerobot_training.checkpoint import save_pretrained
 from lerobot_training.policies import make_policy, make_policy_config, make_pre_post_processors

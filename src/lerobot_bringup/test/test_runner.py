@@ -11,11 +11,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from lerobot_bringup.ros.run import main
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
+
+from lerobot_bringup.ros.run import main
 
 pytestmark = pytest.mark.ros
 

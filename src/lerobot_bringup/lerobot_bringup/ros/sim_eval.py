@@ -15,10 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.task import Future
@@ -30,7 +28,7 @@ from lerobot_dataset.ros_messages import image_array
 from lerobot_dataset.video import VideoEncoderConfig, VideoFileEncoder
 from lerobot_drivers.ros.conversions import joint_positions_by_name
 from lerobot_drivers.ros.qos import LATCHED_QOS, STATE_QOS
-from lerobot_drivers.ros.run import run_node
+from lerobot_drivers.ros.run import run_node, spin_until_finished
 from lerobot_drivers.sim.scene import JOINT_NAMES, GraspKinematics
 
 
@@ -227,18 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         SimEvaluator,
         (ValueError, FileNotFoundError),
         argv,
-        spin=_spin_until_done,
+        spin=spin_until_finished,
         description=__doc__.split("\n\n")[1],
         epilog="Parameters (--ros-args -p name:=value): episodes, episode_timeout, policy, scene, "
         "ready_timeout, video_camera, video_path, video_episodes, video_fps, results_path.",
     )
-
-
-def _spin_until_done(node: SimEvaluator) -> None:
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    while rclpy.ok() and not node.finished:
-        executor.spin_once(timeout_sec=0.1)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,8 @@ the sim's `sim/reset` (arm home, next seeded layout), then streams one command p
 import sys
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
@@ -22,7 +20,7 @@ from std_srvs.srv import Trigger
 
 from lerobot_drivers.ros.conversions import joint_positions_by_name
 from lerobot_drivers.ros.qos import LATCHED_QOS, STATE_QOS
-from lerobot_drivers.ros.run import run_node
+from lerobot_drivers.ros.run import run_node, spin_until_finished
 from lerobot_drivers.sim.expert import ExpertConfig, ScriptedExpert
 from lerobot_drivers.sim.scene import JOINT_NAMES, load_model
 from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
@@ -190,18 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         ExpertNode,
         errors,
         argv,
-        spin=_spin_until_done,
+        spin=spin_until_finished,
         description=__doc__.split("\n\n")[1],
         epilog="Parameters (--ros-args -p name:=value): scene, control_rate, episodes, episode_timeout, "
         "settle_time, use_sim_time.",
     )
-
-
-def _spin_until_done(node: ExpertNode) -> None:
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    while rclpy.ok() and not node.finished:
-        executor.spin_once(timeout_sec=0.1)
 
 
 if __name__ == "__main__":

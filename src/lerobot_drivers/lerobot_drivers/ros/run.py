@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -43,6 +43,15 @@ def run_node(
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def spin_until_finished(node: Node) -> None:
+    """Spin ``node`` (one executor thread) until its ``finished`` property turns true: for nodes that run a
+    fixed number of episodes (the expert, the evaluator) and then exit."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while rclpy.ok() and not node.finished:
+        executor.spin_once(timeout_sec=0.1)
 
 
 def parameters_help(parameters: dict[str, tuple[object, str]]) -> str:
