@@ -4,15 +4,19 @@
 2. Baseline: the bare PyAV encode of the same camera frames (one thread per camera, frames in memory,
    the dataset's encoder settings), measured in this run.
 3. Converts the bag with lerobot_recorder.convert (read, align, decode, encode, Parquet, stats).
-4. Runs the record node on a live publisher process with the same load and counts every drop.
+4. With --workers N: converts --bags episode bags in one process, then with N worker processes, and prints
+   the speed-up of the workers over the one process, both measured in this run.
+5. Runs the record node on a live publisher process with the same load and counts every drop.
 
 Prints the real-time factor and the ratio to the baseline (goal ≥ 0.8×) and the drop count (goal 0).
 Usage: python benchmarks/convert.py [--seconds 60] [--record-seconds 20] [--codec av1|h264]
+                                    [--workers N --bags 4 --bag-seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -203,6 +207,34 @@ def record_drops(folder: Path, seconds: float) -> None:
     print(f"  bag: {summary.message_count} messages written, {summary.dropped} dropped (goal: 0)")
 
 
+def parallel_speedup(
+    folder: Path, banks: dict[str, list[np.ndarray]], config: VideoEncoderConfig, args: argparse.Namespace
+) -> None:
+    """The same bags converted by one process, then by ``args.workers`` worker processes."""
+    bags = folder / "bags"
+    write_bag(bags / "episode_000000", args.bag_seconds, banks)
+    for i in range(1, args.bags):  # identical episodes: each worker has the same work
+        shutil.copytree(bags / "episode_000000", bags / f"episode_{i:06d}")
+    seconds = {}
+    for workers in (1, args.workers):
+        start = time.perf_counter()
+        result = convert_bags(
+            [bags], folder / f"dataset-{workers}", mapping=parse_mapping(MAPPING), video=config,
+            progress=False, workers=workers,
+        )  # fmt: skip
+        seconds[workers] = time.perf_counter() - start
+        assert not result.skipped and len(result.reports) == args.bags, result.skipped
+        frames = sum(r.frames for r in result.reports)
+        print(
+            f"{args.bags} bags × {args.bag_seconds:.0f} s, {workers} worker(s): {seconds[workers]:6.1f} s = "
+            f"{2 * frames / seconds[workers]:6.1f} frames/s"
+        )
+    print(
+        f"speed-up of {args.workers} workers over 1 process: {seconds[1] / seconds[args.workers]:.2f}× "
+        f"({os.cpu_count()} CPUs on this machine)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -210,6 +242,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="episode length of the synthetic bag")
     parser.add_argument("--record-seconds", type=float, default=20.0, help="record node load test (0: skip)")
     parser.add_argument("--codec", choices=["av1", "h264"], default="av1")
+    parser.add_argument("--workers", type=int, default=0, help="compare N worker processes with 1 (0: skip)")
+    parser.add_argument("--bags", type=int, default=4, help="episode bags for the workers comparison")
+    parser.add_argument("--bag-seconds", type=float, default=10.0, help="episode length of those bags")
     args = parser.parse_args()
     config = VideoEncoderConfig.h264() if args.codec == "h264" else VideoEncoderConfig()
     folder = Path(tempfile.mkdtemp(prefix="lerobot-ros-convert-bench-"))
@@ -237,6 +272,8 @@ def main() -> None:
         print(f"conversion (bag → dataset):         {ours:6.1f} s = {rate:6.1f} frames/s, {kept} frames kept")
         print(f"real-time factor: {args.seconds / ours:.2f}× (episode seconds per conversion second)")
         print(f"ratio to the bare encode: {baseline / ours:.2f}× (goal ≥ 0.8×); peak RSS {peak_gb:.2f} GiB")
+        if args.workers > 1:
+            parallel_speedup(folder, banks, config, args)
         if args.record_seconds > 0:
             record_drops(folder, args.record_seconds)
     finally:

@@ -1,8 +1,9 @@
 """The whole mission on the simulated arm (`make demo`; `make demo FULL=1` for a better policy).
 
-1. Record: the simulated SO-101 arm, the scripted expert and the episode recorder run as ROS 2 nodes in this
-   process over real DDS; the expert demonstrates pick-and-place through the arm's command topic like a
-   teleoperator, and keeps (success) or discards (failure) each episode at the recorder.
+1. Record: the simulated SO-101 arm and the episode recorder (the bringup graph `robot:=sim record:=true`)
+   and the scripted expert run as ROS 2 nodes in this process over real DDS; the expert demonstrates
+   pick-and-place through the arm's command topic like a teleoperator, and keeps (success) or discards
+   (failure) each episode at the recorder.
 2. Convert: the episode bags become a LeRobot v3.0 dataset (Parquet + MP4), which is validated.
 3. Train: ACT on this CPU with config/training/act_sim_quick.yaml (or act_sim_full.yaml).
 4. Evaluate: the sim and the policy node run from the bringup graph (config/bringup/sim.yaml, as

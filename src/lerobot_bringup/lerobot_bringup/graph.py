@@ -8,6 +8,7 @@ A robot file (each includes `common.yaml`, the nodes every robot shares):
     urdf: urdf/so101.urdf                  # config-relative; empty: no robot_state_publisher, no FK markers
     hardware: urdf/so101.ros2_control.xml  # <ros2_control> tag for controller:=forward|trajectory
     mapping: so101_sim                     # recording profile (config/mappings/<name>.yaml)
+    teleop_mapping: so101_sim_teleop       # optional: the recording profile when teleop:=true
     leader: so101_leader                   # robot description of the leader arm for teleop:=true
     include: [common.yaml]
     controllers: {direct: {output: forward, command_topic: /arm/commands}, ...}   # usually in common.yaml
@@ -183,6 +184,9 @@ def load_graph(
         **{k: str(v) for k, v in controller.items()},
         **args,
     }
+    if args["teleop"] == "true" and robot.get("teleop_mapping"):
+        # Teleoperation records the leader's joints as the action, which the robot's own mapping may not.
+        variables["mapping"] = str(robot["teleop_mapping"])
     if controller["ros2_control"] and not robot.get("hardware"):
         raise GraphError(
             f"controller:={args['controller']} needs ros2_control, which has no hardware description for "

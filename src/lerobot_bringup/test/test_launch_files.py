@@ -101,7 +101,6 @@ def test_every_spec_names_an_installed_executable_and_a_node_class():
 
 def test_every_spec_parameter_is_declared_by_its_node(ros_context, tmp_path):
     from lerobot_bringup.ros.run import node_class, node_options
-    from lerobot_dataset.mapping import MappingError, load_mapping
 
     checked = set()
     for spec in all_specs():
@@ -116,11 +115,6 @@ def test_every_spec_parameter_is_declared_by_its_node(ros_context, tmp_path):
         parameters = dict(spec.parameters)
         if "profile" in parameters:
             parameters["output_dir"] = str(tmp_path)  # the recorder makes its output folder
-            try:
-                load_mapping(parameters["profile"])
-            except MappingError:
-                # Real robots' mappings (config/mappings/so101.yaml, koch.yaml) are the user's to write.
-                parameters["profile"] = "so101_sim"
         options = node_options(type(spec)(**{**spec.__dict__, "parameters": parameters}), ros_context)
         node = node_class(spec)(**options)
         try:

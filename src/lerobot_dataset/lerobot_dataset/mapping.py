@@ -14,6 +14,8 @@ features:                       # LeRobot feature name → its source topic
   observation.state: {topic: /joint_states, type: sensor_msgs/msg/JointState, joints: [a, b, c]}
   action: {topic: /arm/commands, type: std_msgs/msg/Float64MultiArray, joints: [a, b, c]}
   observation.images.front: {topic: /front/image_raw, type: sensor_msgs/msg/Image, sync: drop}
+  # optional per joint feature: units: radians (default, as ROS sends them) | degrees | lerobot, the last
+  # with robot: <config/robots name> and calibration: <robot id or lerobot calibration JSON> (units.py)
 record_also: [/tf]              # optional: extra topics recorded in the bag but not converted
 ```
 """
@@ -39,6 +41,8 @@ SUITE_META = Path("meta") / "lerobot_ros"
 DATASET_MAPPING_FILE = SUITE_META / "mapping.yaml"
 # How the bag converter picks a stream's sample for each frame (see lerobot_recorder.sync).
 SYNC_POLICIES = ("hold", "drop", "nearest")
+# How a joint feature's values are stored in the dataset (lerobot_dataset.units converts them).
+UNITS = ("radians", "degrees", "lerobot")
 
 
 class MappingError(ValueError):
@@ -55,6 +59,9 @@ class FeatureSource:
     joints: tuple[str, ...] = ()  # for joint-valued features: the order of the feature's values
     sync: str | None = None  # hold | drop | nearest; None: the converter's default for the feature kind
     tolerance: float | None = None  # seconds a sample may be away from its frame time; None: default
+    units: str = "radians"  # radians | degrees | lerobot: the unit of the feature's values in the dataset
+    robot: str | None = None  # units "lerobot": robot description (config/robots/) giving each norm mode
+    calibration: str | None = None  # units "lerobot": robot id or path of the lerobot calibration JSON
 
     @property
     def is_image(self) -> bool:
@@ -109,7 +116,7 @@ def _feature(name: str, data: Any, where: str) -> FeatureSource:
         if not names or not all(isinstance(j, str) for j in names) or len(set(names)) != len(names):
             raise MappingError(f"{where}: 'joints' must be a non-empty list of distinct joint names")
         joints = tuple(names)
-    unknown = set(data) - {"topic", "type", "joints", "sync", "tolerance"}
+    unknown = set(data) - {"topic", "type", "joints", "sync", "tolerance", "units", "robot", "calibration"}
     if unknown:
         raise MappingError(f"{where}: unknown key(s) {sorted(unknown)}")
     sync = data.get("sync")
@@ -118,9 +125,22 @@ def _feature(name: str, data: Any, where: str) -> FeatureSource:
     tolerance = data.get("tolerance")
     if tolerance is not None and (not isinstance(tolerance, (int, float)) or tolerance <= 0):
         raise MappingError(f"{where}: 'tolerance' must be a positive number of seconds, got {tolerance!r}")
+    units = data.get("units", "radians")
+    if units not in UNITS or (units != "radians" and not joints):
+        raise MappingError(f"{where}: 'units' must be one of {UNITS} on a joint feature, got {units!r}")
+    robot, calibration = data.get("robot"), data.get("calibration")
+    if units == "lerobot":
+        if not isinstance(robot, str) or not isinstance(calibration, str):
+            raise MappingError(
+                f"{where}: units: lerobot needs 'robot: <name in config/robots/, e.g. so101_follower>' and "
+                "'calibration: <the arm's robot id, or the path of its lerobot calibration JSON>'"
+            )
+    elif robot is not None or calibration is not None:
+        raise MappingError(f"{where}: 'robot' and 'calibration' only go with units: lerobot")
     return FeatureSource(
-        feature=name, topic=topic, type=msgtype, joints=joints, sync=sync, tolerance=tolerance
-    )
+        feature=name, topic=topic, type=msgtype, joints=joints, sync=sync, tolerance=tolerance,
+        units=units, robot=robot, calibration=calibration,
+    )  # fmt: skip
 
 
 def parse_mapping(text: str, where: str = "mapping") -> Mapping:

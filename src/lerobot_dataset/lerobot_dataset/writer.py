@@ -11,6 +11,7 @@ packets remuxed), so a file is never modified in place.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import shutil
@@ -64,7 +65,7 @@ from lerobot_dataset.paths import (
     episodes_file,
     video_file,
 )
-from lerobot_dataset.sinks import CameraSink, ImageSink, VideoSink
+from lerobot_dataset.sinks import CameraSink, ImageSink, SinkResult, VideoSink
 from lerobot_dataset.video import ENCODER_ALIASES, VideoEncoderConfig, concat_videos
 
 logger = logging.getLogger(__name__)
@@ -247,6 +248,11 @@ class DatasetWriter:
         return int(self._info["fps"])
 
     @property
+    def video(self) -> VideoEncoderConfig:
+        """The encoder settings of colour videos (given, or those the dataset was made with)."""
+        return self._video
+
+    @property
     def features(self) -> dict[str, dict[str, Any]]:
         """All features, the five defaults included, as info.json records them."""
         return self._info["features"]
@@ -376,11 +382,15 @@ class DatasetWriter:
                 "dataset needs one frame every 1/fps (resample, or repeat/drop frames, before adding them)"
             )
 
-    def _start_episode(self) -> _EpisodeBuffer:
+    def _new_episode_folder(self) -> _EpisodeBuffer:
         folder = self.root / STAGING_DIR / f"episode-{self.num_episodes:06d}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        episode = _EpisodeBuffer(self.num_episodes, folder)
+        return _EpisodeBuffer(self.num_episodes, folder)
+
+    def _start_episode(self) -> _EpisodeBuffer:
+        episode = self._new_episode_folder()
+        folder = episode.folder
         try:
             for key, ft in self.features.items():
                 if not is_camera(ft):
@@ -459,6 +469,59 @@ class DatasetWriter:
         shutil.rmtree(episode.folder, ignore_errors=True)
         return episode.index
 
+    def append_encoded_episode(self, source: str | Path) -> int:
+        """Append the one episode of the dataset at ``source`` without re-encoding it; returns its index here.
+
+        ``source`` was written by DatasetWriter (e.g. in another process, to encode episodes in parallel) with
+        the same fps, features and video settings, and holds exactly one episode. Its mp4 files are moved,
+        so ``source`` is consumed. The commit is the same crash-safe step as save_episode's.
+        """
+        self._check_open()
+        if self._episode is not None:
+            raise EpisodeError("an episode is in progress; save_episode() or discard_episode() it first")
+        source = Path(source)
+        info = read_info(source)
+        if info["total_episodes"] != 1:
+            raise DatasetFormatError(f"{source} holds {info['total_episodes']} episodes; give it exactly one")
+        theirs, ours = info["features"], json.loads(json_bytes(self.features))  # both as info.json has them
+        mismatched = sorted(k for k in {*ours, *theirs} if theirs.get(k) != ours.get(k))
+        if info["fps"] != self.fps or mismatched:
+            raise FeatureError(
+                f"{source} was written with other features or settings than {self.root} "
+                f"(fps {info['fps']} vs {self.fps}; differing: {mismatched or 'none'}): write it with the "
+                "same features and VideoEncoderConfig"
+            )
+        if any(ft["dtype"] == "image" for ft in theirs.values()):
+            raise FeatureError(f"{source} has image features: add its frames with add_frame instead")
+        [source_episode] = read_episodes(source, self._video_keys)
+        table = pq.read_table(source / data_file(source_episode.data_file, info["data_path"]))
+        camera_stats = read_stats(source)
+        episode = self._new_episode_folder()
+        episode.length = source_episode.length
+        episode.tasks = read_tasks(source)  # its only episode's, in order of first appearance
+        try:
+            results = {}
+            for key in self._video_keys:
+                path = episode.folder / f"{key}.mp4"
+                mp4 = video_file(key, source_episode.videos[key].file, info["video_path"])
+                shutil.move(source / mp4, path)
+                results[key] = SinkResult(key, path, episode.length, camera_stats[key])
+            numeric = {
+                key: table.column(key).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+                if pa.types.is_fixed_size_list(table.schema.field(key).type)
+                else table.column(key).to_numpy()
+                for key in self._user_keys
+                if not is_camera(self.features[key])
+            }
+            numeric = {k: v.reshape(episode.length, *self.features[k]["shape"]) for k, v in numeric.items()}
+            self._commit(episode, numeric, table.column("task_index").to_numpy(), results)
+        except BaseException:
+            episode.abort()
+            recover(self.root)  # undoes a half-done commit and clears staging
+            raise
+        shutil.rmtree(episode.folder, ignore_errors=True)
+        return episode.index
+
     def _save(self, episode: _EpisodeBuffer) -> None:
         results = {}
         errors = []
@@ -469,6 +532,17 @@ class DatasetWriter:
                 errors.append(str(err))
         if errors:
             raise EpisodeError("; ".join(errors))
+        numeric = {key: column.array() for key, column in episode.numeric.items()}
+        self._commit(episode, numeric, episode.task_ids.array(), results)
+
+    def _commit(
+        self,
+        episode: _EpisodeBuffer,
+        numeric: Mapping[str, np.ndarray],
+        task_ids: np.ndarray,
+        results: Mapping[str, SinkResult],
+    ) -> None:
+        """Write the episode's data file and commit it with its videos and the updated metadata."""
         length, fps = episode.length, self.fps
         start = self.num_frames
         tasks = list(self._tasks)
@@ -477,13 +551,13 @@ class DatasetWriter:
             if task not in task_index:
                 task_index[task] = len(tasks)
                 tasks.append(task)
-        columns: dict[str, np.ndarray] = {key: column.array() for key, column in episode.numeric.items()}
+        columns: dict[str, np.ndarray] = dict(numeric)
         columns["timestamp"] = (np.arange(length) / fps).astype(np.float32)
         columns["frame_index"] = np.arange(length, dtype=np.int64)
         columns["episode_index"] = np.full(length, episode.index, dtype=np.int64)
         columns["index"] = np.arange(start, start + length, dtype=np.int64)
         local_to_global = np.array([task_index[t] for t in episode.tasks], dtype=np.int64)
-        columns["task_index"] = local_to_global[episode.task_ids.array()]
+        columns["task_index"] = local_to_global[task_ids]
 
         ep_stats = {}
         for key, ft in self.features.items():

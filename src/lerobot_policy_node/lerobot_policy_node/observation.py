@@ -34,8 +34,8 @@ def check_mapping(
 
     ``input_features``/``output_features`` as in a checkpoint's config.json: name → {"type", "shape"}
     (images channel-first). ``trained``: the mapping the training dataset was recorded with, when the
-    checkpoint carries it; joint values must then come in the same order (a reordered list has the right
-    shape and would silently feed the wrong joints).
+    checkpoint carries it; joint values must then come in the same order and units (a reordered list or
+    another unit has the right shape and would silently feed the policy wrong numbers).
     """
     problems = []
     for name in [*input_features, *output_features]:
@@ -44,6 +44,11 @@ def check_mapping(
         was, now = trained.features[name].joints, mapping.features[name].joints
         if was != now:
             problems.append(f"'{name}': trained with joints {list(was)}, the mapping gives {list(now)}")
+        was_units, now_units = trained.features[name].units, mapping.features[name].units
+        if was_units != now_units:
+            problems.append(
+                f"'{name}': trained on values in {was_units}, the mapping gives {now_units} (set its units)"
+            )
     for name, feature in input_features.items():
         source = mapping.features.get(name)
         if source is None:

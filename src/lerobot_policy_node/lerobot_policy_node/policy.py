@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from lerobot_dataset.mapping import Mapping, parse_mapping
+from lerobot_dataset.units import MappingUnits
 from lerobot_training.checkpoint import CHECKPOINT_MAPPING_NAME, load_pretrained, resolve_pretrained_dir
 from lerobot_training.features import ACTION
 from lerobot_training.normalization import NormalizerStep, UnnormalizerStep
@@ -53,6 +54,9 @@ class LoadedPolicy:
         self.input_features: dict[str, dict[str, Any]] = as_written["input_features"]
         self.output_features: dict[str, dict[str, Any]] = as_written["output_features"]
         self.task = ""
+        # Joint values in the dataset's units (mapping `units:`) around the policy; observations, the actions
+        # handed in and the chunk returned are in ROS units (radians). Set from the mapping in use.
+        self.units = MappingUnits()
         self.action_dim: int = self.output_features[ACTION]["shape"][-1]
         # Flow policies pad actions with zeros up to max_action_dim (π₀: 32); RTC hands them the queue padded.
         self.policy_action_dim: int = getattr(config, "max_action_dim", None) or self.action_dim
@@ -115,7 +119,7 @@ class LoadedPolicy:
     def _tensor(self, name: str, value: np.ndarray) -> torch.Tensor:
         if self.input_features.get(name, {}).get("type") == "VISUAL":
             return torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
-        return torch.as_tensor(np.asarray(value, dtype=np.float32))
+        return torch.as_tensor(np.asarray(self.units.to_dataset(name, value), dtype=np.float32))
 
     def _chunk_length(self) -> int:
         config = self.policy.config
@@ -124,15 +128,20 @@ class LoadedPolicy:
     def to_policy_actions(self, actions: np.ndarray) -> torch.Tensor:
         """Actions in command units (steps × action_dim) → the policy's normalized, zero-padded action space
         (1 × steps × policy_action_dim): the inverse of the postprocessor."""
-        batch = {ACTION: torch.as_tensor(np.asarray(actions, np.float32).reshape(-1, self.action_dim))[None]}
+        actions = self.units.to_dataset(ACTION, np.asarray(actions, np.float64).reshape(-1, self.action_dim))
+        batch = {ACTION: torch.as_tensor(actions.astype(np.float32))[None]}
         for step in self._action_normalizers:
             batch = step(batch)
         padding = self.policy_action_dim - self.action_dim
         return torch.nn.functional.pad(batch[ACTION], (0, padding)).to(self.device)
 
     def predict(self, observation: dict[str, np.ndarray], pending: np.ndarray, delay: int) -> np.ndarray:
-        """The chunk for this observation; with real-time chunking it continues ``pending`` (the queued
-        actions from the observation's tick on), its first ``delay`` actions equal to them."""
+        """The chunk for this observation, in ROS units; with real-time chunking it continues ``pending`` (the
+        queued actions from the observation's tick on), its first ``delay`` actions equal to them."""
+        # Converted before the runner's safety filter sees it: a NaN stays NaN and is held, never sent.
+        return self.units.to_ros(ACTION, self._predict(observation, pending, delay))
+
+    def _predict(self, observation: dict[str, np.ndarray], pending: np.ndarray, delay: int) -> np.ndarray:
         if not self.use_rtc:
             with torch.inference_mode():
                 batch = self.preprocessor(self.to_batch(observation))

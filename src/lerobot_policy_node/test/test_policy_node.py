@@ -105,7 +105,7 @@ def test_commands_flow_at_the_control_rate_across_chunks(
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, node.holding_reason
         deadline = time.monotonic() + 20
-        while node._measured_position() is None and time.monotonic() < deadline:
+        while not node.ready_to_activate and time.monotonic() < deadline:
             time.sleep(0.05)
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS, node.holding_reason
         deadline = time.monotonic() + 30
@@ -156,4 +156,26 @@ def test_renamed_camera_refuses_to_configure(ros_context, tmp_path, checkpoint):
         assert "observation.images.top" in node.holding_reason
     finally:
         executor.shutdown()
+        node.destroy_node()
+
+
+def test_activation_waits_for_the_robot_state(ros_context, tmp_path, checkpoint, start_fake_robot):
+    """Activation is refused without a state to hold (a safety check); ready_to_activate tells beforehand."""
+    node, executor = start_node(ros_context, tmp_path, checkpoint, "forward")
+    try:
+        assert not node.ready_to_activate  # unconfigured
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, node.holding_reason
+        assert not node.ready_to_activate
+        assert node.trigger_activate() == TransitionCallbackReturn.FAILURE
+        assert "no observation.state received yet" in node.holding_reason
+        start_fake_robot(128, 96)
+        deadline = time.monotonic() + 20
+        while not node.ready_to_activate and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert node.ready_to_activate
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS, node.holding_reason
+        node.trigger_deactivate()
+    finally:
+        executor.shutdown()
+        node.runner.close()
         node.destroy_node()

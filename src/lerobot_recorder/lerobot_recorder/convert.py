@@ -4,17 +4,27 @@ Per bag: pass 1 decodes the joint streams (small) and reads image stamps straigh
 image decode); the streams are aligned on the frame grid (lerobot_recorder.sync); pass 2 decodes only the
 images the kept frames use, in bag order, and streams frames into the dataset writer — memory stays bounded
 whatever the episode length. A bag that cannot be read or aligned is reported and skipped; the dataset keeps
-every episode converted before it, and a rerun resumes after the last converted bag.
+every episode converted before it, and a rerun resumes after the last converted bag. Joint values are stored
+in the units each feature asks for (lerobot_dataset.units).
+
+With several workers, each bag is decoded, aligned and encoded in its own process into a one-episode dataset
+next to the output; the parent appends those episodes in bag order (the same episode indices, frames and
+values as one process gives) with the writer's crash-safe commit, moving the encoded videos, not re-encoding.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
+import shutil
 import struct
+import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +43,7 @@ from lerobot_dataset.mapping import (
     parse_mapping,
 )
 from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
+from lerobot_dataset.units import MappingUnits, mapping_units
 from lerobot_recorder.sync import NS, Alignment, StreamPolicy, SyncError, align
 
 logger = logging.getLogger(__name__)
@@ -156,12 +167,19 @@ def dataset_features(mapping: Mapping, streams: dict[str, Stream]) -> dict[str, 
 
 
 def write_frames(
-    reader: AnyReader, streams: dict[str, Stream], alignment: Alignment, writer: DatasetWriter, task: str
+    reader: AnyReader,
+    streams: dict[str, Stream],
+    alignment: Alignment,
+    writer: DatasetWriter,
+    task: str,
+    units: MappingUnits | None = None,
 ) -> None:
-    """Pass 2: decode the images the kept frames use, in bag order, and add the frames in time order."""
+    """Pass 2: decode the images the kept frames use, in bag order, and add the frames in time order.
+    Joint values are converted from ROS units to the dataset's (``units``) before float32 rounding."""
     frames = len(alignment.frame_times)
+    units = units or MappingUnits()
     joints = {
-        name: stream.values[alignment.picks[name]].astype(np.float32)
+        name: units.to_dataset(name, stream.values[alignment.picks[name]]).astype(np.float32)
         for name, stream in streams.items()
         if stream.values is not None
     }
@@ -274,9 +292,8 @@ class ConvertedRegistry:
         os.replace(temporary, self.path)
 
 
-def open_dataset(root: Path, mapping: Mapping, streams: dict[str, Stream], video: VideoEncoderConfig | None):
+def open_dataset(root: Path, mapping: Mapping, features: dict[str, dict], video: VideoEncoderConfig | None):
     """The writer of ``root``: appended to if it exists (made with the same mapping), created otherwise."""
-    features = dataset_features(mapping, streams)
     if (root / "meta" / "info.json").is_file():
         writer = DatasetWriter.append(root, video=video)
         stored = root / DATASET_MAPPING_FILE
@@ -309,6 +326,54 @@ class ConversionResult:
     already: list[Path] = field(default_factory=list)  # converted by an earlier run
 
 
+# What makes a bag skipped rather than the conversion stopped.
+BAG_ERRORS = (
+    BagError,
+    SyncError,
+    MessageError,
+    MappingError,
+    DatasetError,
+    AnyReaderError,
+    ReaderError,
+    OSError,
+)
+
+
+@dataclass
+class PreparedBag:
+    """A bag's mapping, task, streams and alignment (pass 1), ready to be written."""
+
+    mapping: Mapping
+    task: str
+    units: MappingUnits
+    streams: dict[str, Stream]
+    alignment: Alignment
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return dataset_features(self.mapping, self.streams)
+
+    def report(self, bag: Path, episode_index: int) -> EpisodeReport:
+        frames = len(self.alignment.frame_times)
+        return EpisodeReport(bag, episode_index, frames, self.mapping.fps, self.alignment, self.streams)
+
+
+def prepare_bag(
+    reader: AnyReader, bag: Path, custom: dict[str, str], mapping: Mapping | None, task: str | None
+) -> PreparedBag:
+    """Pass 1 of one bag: its mapping (given, else stored), task, unit conversions, streams and alignment.
+    ``custom``: the bag's custom data (read before opening it, for the clearer error on unclosed bags)."""
+    bag_map = mapping or _stored_mapping(custom, bag)
+    units = mapping_units(bag_map)
+    streams = read_streams(reader, bag_map)
+    policies = {name: default_policy(s.source, bag_map.fps) for name, s in streams.items()}
+    alignment = align({name: s.times for name, s in streams.items()}, bag_map.fps, policies)
+    if not len(alignment.frame_times):
+        raise BagError("every frame was dropped: see the stream gaps (tolerances in the mapping)")
+    task = task or custom.get("lerobot.task") or bag_map.task
+    return PreparedBag(bag_map, task, units, streams, alignment)
+
+
 def convert_bags(
     bags: Iterable[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -316,65 +381,169 @@ def convert_bags(
     task: str | None = None,
     video: VideoEncoderConfig | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> ConversionResult:
     """Convert episode bags into the dataset at ``output`` (created, or appended to); see the module doc.
 
     ``mapping`` defaults to the one each bag stores; ``task`` to the bag's task, then the mapping's.
+    ``workers`` > 1 converts that many bags at once, one process each (capped by the bag count).
     """
-    from lerobot_recorder.report import write_report  # matplotlib is only loaded when converting
-
     root = Path(output)
     result = ConversionResult(root)
     registry = ConvertedRegistry(root)
+    todo = []
+    for bag in expand_bags(bags):
+        if registry.done(bag) is not None:
+            result.already.append(bag)
+        else:
+            todo.append(bag)
+    workers = min(workers, len(todo))
+    if workers > 1:
+        _convert_parallel(todo, root, mapping, task, video, progress, workers, registry, result)
+    else:
+        _convert_sequential(todo, root, mapping, task, video, progress, registry, result)
+    return result
+
+
+def _convert_sequential(
+    bags: list[Path],
+    root: Path,
+    mapping: Mapping | None,
+    task: str | None,
+    video: VideoEncoderConfig | None,
+    progress: bool,
+    registry: ConvertedRegistry,
+    result: ConversionResult,
+) -> None:
+    from lerobot_recorder.report import write_report  # matplotlib is only loaded when converting
+
     writer: DatasetWriter | None = None
     try:
-        for bag in tqdm(expand_bags(bags), desc="bags", unit="bag", disable=not progress):
-            if registry.done(bag) is not None:
-                result.already.append(bag)
-                continue
+        for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
             try:
                 custom = bag_custom_data(bag)
-                bag_map = mapping or _stored_mapping(custom, bag)
                 with AnyReader([bag]) as reader:
-                    streams = read_streams(reader, bag_map)
-                    policies = {name: default_policy(s.source, bag_map.fps) for name, s in streams.items()}
-                    alignment = align({name: s.times for name, s in streams.items()}, bag_map.fps, policies)
-                    if not len(alignment.frame_times):
-                        raise BagError(
-                            "every frame was dropped: see the stream gaps (tolerances in the mapping)"
-                        )
+                    prepared = prepare_bag(reader, bag, custom, mapping, task)
                     if writer is None:
-                        writer = open_dataset(root, bag_map, streams, video)
+                        writer = open_dataset(root, prepared.mapping, prepared.features, video)
                         registry.settle(writer.num_episodes)
                     index = writer.num_episodes
                     registry.mark(bag, index, "pending")
                     write_frames(
-                        reader, streams, alignment, writer, task or custom.get("lerobot.task") or bag_map.task
+                        reader, prepared.streams, prepared.alignment, writer, prepared.task, prepared.units
                     )
                     writer.save_episode()
                     registry.mark(bag, index, "done")
-            except (
-                BagError,
-                SyncError,
-                MessageError,
-                MappingError,
-                DatasetError,
-                AnyReaderError,
-                ReaderError,
-                OSError,
-            ) as error:
+            except BAG_ERRORS as error:
                 if writer is not None:
                     writer.discard_episode()
                 logger.warning("skipped %s: %s", bag, error)
                 result.skipped.append((bag, str(error)))
                 continue
-            report = EpisodeReport(bag, index, len(alignment.frame_times), bag_map.fps, alignment, streams)
+            report = prepared.report(bag, index)
             write_report(report, root / REPORTS_DIR)
             result.reports.append(report)
     finally:
         if writer is not None:
             writer.close()
-    return result
+
+
+@dataclass
+class EncodedBag:
+    """What a worker process sends back: a one-episode dataset, or why the bag was skipped."""
+
+    bag: Path
+    folder: Path | None = None
+    mapping: Mapping | None = None
+    features: dict[str, dict] | None = None
+    report: EpisodeReport | None = None
+    error: str = ""
+
+
+def encode_bag(
+    bag: Path, mapping: Mapping | None, task: str | None, video: VideoEncoderConfig, folder: Path
+) -> EncodedBag:
+    """A worker's job: the bag converted into a new one-episode dataset at ``folder``."""
+    try:
+        custom = bag_custom_data(bag)
+        with AnyReader([bag]) as reader:
+            prepared = prepare_bag(reader, bag, custom, mapping, task)
+            features = prepared.features
+            with DatasetWriter.create(
+                folder, fps=prepared.mapping.fps, features=features, robot_type=prepared.mapping.robot_type,
+                video=video,
+            ) as writer:  # fmt: skip
+                write_frames(
+                    reader, prepared.streams, prepared.alignment, writer, prepared.task, prepared.units
+                )
+                writer.save_episode()
+    except BAG_ERRORS as error:  # sent back as text: some of these exceptions do not survive pickling
+        shutil.rmtree(folder, ignore_errors=True)
+        return EncodedBag(bag, error=str(error))
+    return EncodedBag(bag, folder, prepared.mapping, features, prepared.report(bag, -1))
+
+
+def _convert_parallel(
+    bags: list[Path],
+    root: Path,
+    mapping: Mapping | None,
+    task: str | None,
+    video: VideoEncoderConfig | None,
+    progress: bool,
+    workers: int,
+    registry: ConvertedRegistry,
+    result: ConversionResult,
+) -> None:
+    from lerobot_recorder.report import write_report
+
+    if video is None:  # the workers encode as the dataset's own videos are (what appending one process does)
+        if (root / "meta" / "info.json").is_file():
+            with DatasetWriter.append(root) as writer:
+                video = writer.video
+        else:
+            video = VideoEncoderConfig()
+    # Beside the output (same filesystem: the encoded videos are moved, not copied); removed at the end.
+    root.absolute().parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{root.name}.converting-", dir=root.absolute().parent))
+    # spawn: a forked child would inherit the parent's threads and FFmpeg state (encoders are threaded).
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    writer: DatasetWriter | None = None
+    try:
+        futures = [
+            pool.submit(encode_bag, bag, mapping, task, video, scratch / f"{i:06d}")
+            for i, bag in enumerate(bags)
+        ]
+        in_order = zip(bags, futures, strict=True)  # appended in bag order, whichever worker finishes first
+        for bag, future in tqdm(in_order, total=len(bags), desc="bags", unit="bag", disable=not progress):
+            try:
+                encoded = future.result()
+            except BrokenProcessPool as error:
+                encoded = EncodedBag(bag, error=f"the worker process converting it died ({error})")
+            try:
+                if encoded.error:
+                    raise BagError(encoded.error)
+                if writer is None:
+                    writer = open_dataset(root, encoded.mapping, encoded.features, video)
+                    registry.settle(writer.num_episodes)
+                index = writer.num_episodes
+                registry.mark(bag, index, "pending")
+                writer.append_encoded_episode(encoded.folder)
+                registry.mark(bag, index, "done")
+            except BAG_ERRORS as error:
+                logger.warning("skipped %s: %s", bag, error)
+                result.skipped.append((bag, str(error)))
+                continue
+            finally:
+                if encoded.folder is not None:
+                    shutil.rmtree(encoded.folder, ignore_errors=True)
+            report = replace(encoded.report, episode_index=index)
+            write_report(report, root / REPORTS_DIR)
+            result.reports.append(report)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        if writer is not None:
+            writer.close()
 
 
 def _stored_mapping(custom: dict[str, str], bag: Path) -> Mapping:

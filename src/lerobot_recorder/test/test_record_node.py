@@ -220,3 +220,26 @@ def test_keyboard_mode_in_a_terminal(fake_robot, mapping_file, tmp_path):
     bag = tmp_path / "bags" / "episode_000000"
     with AnyReader([bag]) as reader:
         assert reader.message_count > 50
+
+
+def test_close_saves_the_episode_in_progress_and_is_quiet_when_idle(recorder, fake_robot, monkeypatch):
+    """What bringup's stop (`stop: close`) and Ctrl-C run before destroying the node."""
+    node, client = recorder
+    errors: list[str] = []
+    monkeypatch.setattr(node.get_logger(), "error", errors.append)  # idle is no error
+    node.close()  # idle: nothing to save
+    wait_for_publishers(node)
+    started = call(client, StartEpisode, "/recorder/start_episode")
+    assert started.success, started.message
+    time.sleep(1.0)
+    node.close()
+    assert node.recorder.status().state == RecorderStatus.IDLE
+    node.close()  # already saved: nothing more
+    assert not errors
+    with AnyReader([Path(started.bag_path)]) as reader:
+        assert {c.topic for c in reader.connections} >= set(TOPICS)
+        counts = {c.topic: 0 for c in reader.connections}
+        for connection, _, _ in reader.messages():
+            counts[connection.topic] += 1
+    assert all(counts[topic] > 5 for topic in TOPICS), counts
+    assert [p.name for p in Path(started.bag_path).parent.iterdir()] == [Path(started.bag_path).name]

@@ -8,6 +8,8 @@
     <output_dir>/checkpoints/last -> <step>
 
 ``load_pretrained`` takes a ``pretrained_model`` directory (or the step directory above it, or a Hub repo id).
+``fit_pretrained_features``, ``make_pretrained_policy`` and ``make_finetune_processors`` start a fine-tuning
+run from one (``lerobot-ros-train --policy.path``).
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from lerobot_training.policies import get_policy_type
+from lerobot_training.features import FeatureError, check_features_in_dataset, dataset_to_policy_features
+from lerobot_training.policies import get_policy_type, make_pre_post_processors
 from lerobot_training.policies.base import Policy, PolicyConfig
+from lerobot_training.policies.pi0 import PI0Policy
+from lerobot_training.policies.pi0.processor import TokenizerStep, choose_tokenizer
 from lerobot_training.processor import POSTPROCESSOR_NAME, PREPROCESSOR_NAME, PolicyProcessor
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -115,8 +120,8 @@ def resolve_pretrained_dir(
     return resolve_pretrained_dir(snapshot)
 
 
-def load_policy_config(directory: str | Path, device: str | None = None) -> PolicyConfig:
-    """The policy config of a ``pretrained_model`` directory (``device`` overrides the saved one)."""
+def read_config_json(directory: str | Path) -> dict[str, Any]:
+    """The raw config.json of a ``pretrained_model`` directory (it has a ``type``)."""
     path = Path(directory) / CONFIG_NAME
     try:
         data = json.loads(path.read_text())
@@ -124,13 +129,20 @@ def load_policy_config(directory: str | Path, device: str | None = None) -> Poli
         raise CheckpointError(f"cannot read {path}: {err}") from err
     if not isinstance(data, dict) or "type" not in data:
         raise CheckpointError(f"{path} has no 'type' key: it is not a policy config.json")
+    return data
+
+
+def load_policy_config(directory: str | Path, device: str | None = None) -> PolicyConfig:
+    """The policy config of a ``pretrained_model`` directory (``device`` overrides the saved one)."""
+    data = read_config_json(directory)
     if device is not None:
         data["device"] = device
     return get_policy_type(data["type"]).config_class.from_dict(data)
 
 
-def load_weights(policy: Policy, path: str | Path) -> None:
-    """Load ``model.safetensors`` into ``policy``; a missing, extra or reshaped tensor is a named error."""
+def load_weights(policy: Policy, path: str | Path, built_from: str = "its config.json") -> None:
+    """Load ``model.safetensors`` into ``policy``; a missing, extra or reshaped tensor is a named error.
+    ``built_from`` says where the policy's config came from, for that error."""
     path = Path(path)
     try:
         tensors = load_file(str(path))
@@ -157,7 +169,7 @@ def load_weights(policy: Policy, path: str | Path) -> None:
         problems.append(f"{len(reshaped)} tensor(s) with another shape: {_first(reshaped)}")
     if problems:
         raise CheckpointError(
-            f"{path} does not fit the {policy.config.type} policy built from its config.json: "
+            f"{path} does not fit the {policy.config.type} policy built from {built_from}: "
             + "; ".join(problems)
             + ". The weights come from another policy, configuration or dataset (feature shapes)."
         )
@@ -189,20 +201,99 @@ def load_pretrained(
     """(policy in eval mode, preprocessor, postprocessor) from a ``pretrained_model`` directory or repo id."""
     directory = resolve_pretrained_dir(path_or_repo_id, revision, local_files_only)
     config = load_policy_config(directory, device)
-    # The file's weights replace the backbone's, so do not download pretrained backbone weights to build it.
-    backbone_weights = getattr(config, "pretrained_backbone_weights", None)
-    if backbone_weights is not None:
-        config.pretrained_backbone_weights = None
-    try:
-        policy = get_policy_type(config.type).policy_class(config)
-    finally:
-        if backbone_weights is not None:
-            config.pretrained_backbone_weights = backbone_weights
+    policy = _build_for_weights(config)
     load_weights(policy, directory / WEIGHTS_NAME)
     policy.to(config.device).eval()
     preprocessor = PolicyProcessor.load(directory, PREPROCESSOR_NAME).to(config.device)
     postprocessor = PolicyProcessor.load(directory, POSTPROCESSOR_NAME)
     return policy, preprocessor, postprocessor
+
+
+def _build_for_weights(config: PolicyConfig) -> Policy:
+    """The policy for ``config`` on the CPU, about to receive a file's weights."""
+    # The file's weights replace the backbone's, so do not download pretrained backbone weights to build it.
+    backbone_weights = getattr(config, "pretrained_backbone_weights", None)
+    if backbone_weights is not None:
+        config.pretrained_backbone_weights = None
+    try:
+        return get_policy_type(config.type).policy_class(config)
+    finally:
+        if backbone_weights is not None:
+            config.pretrained_backbone_weights = backbone_weights
+
+
+# -- fine-tuning --------------------------------------------------------------------------------------------
+
+
+def fit_pretrained_features(
+    config: PolicyConfig, dataset_features: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Refit a pretrained policy's config (its features describe the checkpoint's dataset) to the dataset it
+    is fine-tuned on, in place; returns what it did, for the training log.
+
+    A policy whose weights do not depend on the feature shapes says how with its config's own
+    ``fit_pretrained_features`` (π₀ pads state and action, and fills its image slots with any cameras). ACT's
+    and Diffusion's weights are sized by the features: the dataset must have each of them with its shape.
+    """
+    available = dataset_to_policy_features(dataset_features)
+    refit = getattr(config, "fit_pretrained_features", None)
+    if refit is not None:
+        return refit(available)
+    try:
+        check_features_in_dataset(config.output_features, available, "output")
+        check_features_in_dataset(config.input_features, available, "input")
+    except FeatureError as err:
+        raise FeatureError(
+            f"the pretrained {config.type} checkpoint does not fit this dataset, and {config.type} weights "
+            "are sized by the features: fine-tune on a dataset with the checkpoint's features, or train from "
+            f"scratch with --policy.type={config.type}. {err}"
+        ) from None
+    return [f"features: the checkpoint's {sorted(config.input_features)} -> {sorted(config.output_features)}"]
+
+
+def make_pretrained_policy(config: PolicyConfig, directory: str | Path) -> Policy:
+    """The policy for ``config`` (refit to the dataset by ``fit_pretrained_features``) with the weights of
+    ``directory``'s model.safetensors, on ``config.device``, for fine-tuning.
+
+    Loading is strict: every tensor must be in the file with the shape the policy has, or the error names it
+    (e.g. a command-line option that resizes the model). π₀ with ``use_peft`` fine-tunes a plain checkpoint
+    (lerobot/pi0_base) through LoRA adapters added after its weights are in.
+    """
+    directory = Path(directory)
+    saved_peft = bool(read_config_json(directory).get("use_peft", False))
+    if saved_peft and not config.use_peft:
+        raise CheckpointError(
+            f"{directory} was trained with LoRA adapters (use_peft=true) and its weights keep peft's names: "
+            "fine-tune it with --policy.use_peft=true"
+        )
+    add_adapters = config.use_peft and not saved_peft
+    if add_adapters and get_policy_type(config.type).policy_class is not PI0Policy:
+        raise CheckpointError(f"use_peft (LoRA) is implemented for pi0 only, not {config.type}")
+    config.use_peft = saved_peft  # build with the file's names: a plain file loads into a plain policy
+    try:
+        policy = _build_for_weights(config)
+        load_weights(policy, directory / WEIGHTS_NAME, "its config.json refit to the dataset and the options")
+    finally:
+        config.use_peft = saved_peft or add_adapters
+    if add_adapters:
+        from lerobot_training.policies.pi0.lora import apply_lora  # imports peft: only when used
+
+        apply_lora(policy)
+    return policy.to(config.device)
+
+
+def make_finetune_processors(
+    config: PolicyConfig, dataset_stats: Mapping[str, Mapping[str, Any]], directory: str | Path
+) -> tuple[PolicyProcessor, PolicyProcessor, list[str]]:
+    """(preprocessor, postprocessor, notes for the log) of a fine-tuning run: normalization statistics from
+    the new dataset, the tokenizer the pretrained checkpoint was trained with (see ``choose_tokenizer``)."""
+    preprocessor, postprocessor = make_pre_post_processors(config, dataset_stats)
+    notes = ["normalization statistics: this dataset's meta/stats.json (not the pretrained checkpoint's)"]
+    for step in preprocessor.steps:
+        if isinstance(step, TokenizerStep):
+            step.tokenizer_name, source = choose_tokenizer(Path(directory))
+            notes.append(f"tokenizer: {step.tokenizer_name} ({source})")
+    return preprocessor, postprocessor, notes
 
 
 # -- training checkpoints -----------------------------------------------------------------------------------

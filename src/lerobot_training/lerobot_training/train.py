@@ -2,6 +2,8 @@
 
 Run by ``lerobot-ros-train`` (see train_cli) in one process, or under ``torchrun`` in many: each process
 reads its own share of every epoch, DistributedDataParallel averages the gradients, rank 0 logs and saves.
+A run starts from random weights, from a pretrained checkpoint (``--policy.path``: fine-tuning) or from its
+own last checkpoint (``--resume``).
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from lerobot_training.checkpoint import (
     LAST_CHECKPOINT_LINK,
     PRETRAINED_MODEL_DIR,
     WEIGHTS_NAME,
+    fit_pretrained_features,
     load_training_state,
     load_weights,
+    make_finetune_processors,
+    make_pretrained_policy,
     save_checkpoint,
 )
 from lerobot_training.data import LoaderSettings, delta_timestamps_for, make_train_loader
@@ -172,12 +177,12 @@ def train(config: TrainConfig) -> TrainResult:
     """Train (or resume) the run ``config`` describes; returns where it ended."""
     output_dir = output_dir_for(config)
     reader = open_dataset(config.dataset.root)
-    policy_config = config.policy_config()
+    policy_config, pretrained_dir = config.resolve_policy()
     resume_from = check_output_dir(output_dir, config.resume)
     context = init_distributed(torch.device(policy_config.device).type)
     barrier(context)  # every rank checks the output directory before rank 0 writes to it
     try:
-        return _train(config, policy_config, reader, output_dir, resume_from, context)
+        return _train(config, policy_config, pretrained_dir, reader, output_dir, resume_from, context)
     finally:
         close_distributed(context)
 
@@ -185,6 +190,7 @@ def train(config: TrainConfig) -> TrainResult:
 def _train(
     config: TrainConfig,
     policy_config: PolicyConfig,
+    pretrained_dir: Path | None,
     reader: DatasetReader,
     output_dir: Path,
     resume_from: Path | None,
@@ -198,8 +204,21 @@ def _train(
     precision = Precision.choose(use_amp, device)
     policy_config.use_amp = precision.enabled
     seed_everything(config.seed)
-    policy = make_policy(policy_config, reader.features)
-    preprocessor, postprocessor = make_pre_post_processors(policy_config, reader.stats)
+    notes: list[str] = []
+    if pretrained_dir is None:
+        policy = make_policy(policy_config, reader.features)
+        preprocessor, postprocessor = make_pre_post_processors(policy_config, reader.stats)
+    else:
+        source = str(policy_config.pretrained_path)
+        notes = [f"fine-tuning {source}" + ("" if source == str(pretrained_dir) else f" ({pretrained_dir})")]
+        notes += fit_pretrained_features(policy_config, reader.features)
+        policy = make_pretrained_policy(policy_config, pretrained_dir)
+        trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
+        notes.append(f"trainable: {trainable / 1e6:.2f} M parameters (use_peft={policy_config.use_peft})")
+        preprocessor, postprocessor, processor_notes = make_finetune_processors(
+            policy_config, reader.stats, pretrained_dir
+        )
+        notes += processor_notes
     optimizer = policy_config.make_optimizer(policy.get_optim_params())
     scheduler = policy_config.make_scheduler(optimizer, config.steps)
     start_step = 0
@@ -246,7 +265,7 @@ def _train(
     )
     saved_config = {**config.to_dict(), "policy": policy_config.to_dict(), "resume": False}
     log = TrainLogger(output_dir, config.steps, start_step, context.is_main)
-    log.write(_summary(policy, dataset, device, context, start_step, use_amp, precision))
+    log.write("\n".join([_summary(policy, dataset, device, context, start_step, use_amp, precision), *notes]))
     try:
         final_loss, checkpoint = _loop(
             config,

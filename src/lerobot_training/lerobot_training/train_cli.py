@@ -3,6 +3,7 @@
     lerobot-ros-train --policy.type=act --dataset.root=data/pick --output_dir=outputs/act --steps=20000
     torchrun --nproc_per_node=2 $(which lerobot-ros-train) --config run.yaml
     lerobot-ros-train --output_dir=outputs/act --resume=true --steps=40000
+    lerobot-ros-train --policy.path=lerobot/pi0_base --dataset.root=data/pick --output_dir=outputs/pi0
 
 Exit status 2 for a configuration or input problem (the message says what to change).
 """
@@ -27,6 +28,7 @@ from lerobot_training.normalization import StatsError
 from lerobot_training.options import OptionError, coerce, load_config_file, merge, nest, parse_dotted_args
 from lerobot_training.policies import POLICY_TYPES
 from lerobot_training.policies.base import ConfigError
+from lerobot_training.processor import ProcessorError
 from lerobot_training.train import TrainingError, train
 from lerobot_training.train_config import TrainConfig
 
@@ -40,10 +42,12 @@ INPUT_ERRORS = (
     CheckpointError,
     TrainingError,
     DatasetError,
+    ProcessorError,
 )
 
 HELP = f"""usage: {PROG} --policy.type={{{",".join(POLICY_TYPES)}}} --dataset.root=DIR --output_dir=DIR
        [--key=value ...]
+       {PROG} --policy.path=DIR_OR_HUB_ID --dataset.root=DIR --output_dir=DIR [--key=value ...]
 
 Train a policy on a LeRobot dataset; checkpoints in lerobot's layout under OUTPUT_DIR/checkpoints/.
 Options (lerobot names; also from a JSON/YAML file with --config PATH, command line wins):
@@ -54,6 +58,11 @@ Options (lerobot names; also from a JSON/YAML file with --config PATH, command l
   --output_dir, --job_name, --seed, --steps, --batch_size (per process), --num_workers, --log_freq,
   --save_freq, --save_checkpoint, --use_amp (CUDA only), --grad_clip_norm
   (a policy with its own preset, e.g. pi0, clips at --policy.optimizer_grad_clip_norm instead)
+  --policy.path=DIR_OR_HUB_ID: fine-tune a pretrained checkpoint (a pretrained_model directory or a Hub
+  repo id such as lerobot/pi0_base): its config.json is the base policy config (--policy.type optional,
+  --policy.<key> overrides it, e.g. --policy.use_peft=true), its features are refit to the dataset (pi0
+  pads state/action and takes the dataset's cameras in order; act/diffusion need the same features), its
+  weights are loaded strictly and normalization statistics come from the dataset
   --resume=true: continue OUTPUT_DIR/checkpoints/last exactly (its train_config.json is the base config)
 Several GPUs or machines: run the same command under torchrun.
 """

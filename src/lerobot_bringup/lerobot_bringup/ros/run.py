@@ -33,7 +33,7 @@ from lerobot_bringup.graph import (
     parse_command_line,
 )
 
-ACTIVATE_RETRY_S = 0.5  # a lifecycle node refusing to activate (no observation yet) is asked again this often
+ACTIVATE_RETRY_S = 0.5  # a lifecycle node that refused to activate is asked again this often
 
 
 def python_specs(specs: Sequence[NodeSpec]) -> list[NodeSpec]:
@@ -89,7 +89,7 @@ def start_nodes(
 ) -> None:
     """Add ``nodes`` (from :func:`create_nodes`) to ``executor`` and start them: lifecycle nodes are
     configured, then ``start`` specs get ``.start()`` in graph order, then lifecycle nodes are activated once
-    they accept it (the policy node refuses until the robot's state arrives), spinning ``executor``
+    they are ready (the policy node's ``ready_to_activate``: its inputs have arrived), spinning ``executor``
     meanwhile. Raises RuntimeError when a node fails to configure or does not activate within ``timeout``
     seconds."""
     paired = list(zip(python_specs(specs), nodes, strict=True))
@@ -107,15 +107,20 @@ def start_nodes(
         if spec.start == "start":
             node.start()
     deadline = time.monotonic() + timeout
-    while lifecycle:
-        spec, node = lifecycle[0]
-        if node.trigger_activate() == TransitionCallbackReturn.SUCCESS:
-            lifecycle.pop(0)
-            continue
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{spec.full_name} did not activate within {timeout:.0f} s (its log says why)")
-        retry = time.monotonic() + ACTIVATE_RETRY_S
-        while time.monotonic() < retry:
+    for spec, node in lifecycle:
+        # A node with a `ready_to_activate` property (the policy node: every input has arrived) is activated
+        # once it says so: each refused activation logs an error. Others are asked every ACTIVATE_RETRY_S.
+        waits = hasattr(type(node), "ready_to_activate")
+        next_try = time.monotonic()
+        while True:
+            if time.monotonic() >= next_try and (not waits or node.ready_to_activate):
+                if node.trigger_activate() == TransitionCallbackReturn.SUCCESS:
+                    break
+                next_try = time.monotonic() + ACTIVATE_RETRY_S
+            if time.monotonic() > deadline:
+                waiting = waits and not node.ready_to_activate
+                reason = "not ready: are its input topics published?" if waiting else "its log says why"
+                raise RuntimeError(f"{spec.full_name} did not activate within {timeout:.0f} s ({reason})")
             executor.spin_once(timeout_sec=0.05)
 
 

@@ -13,8 +13,9 @@ from lerobot_drivers.config_files import find_config
 JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 DEFAULT_SCENE = "sim/so101_cube.xml"
 TASKS = ("place", "lift")
-# Entries of the sim node's ~/object_positions vector (metres, world frame): what a mapping's joints name.
-OBJECT_POSITION_NAMES = ("cube_x", "cube_y", "cube_z", "target_x", "target_y", "target_z")
+# Entries of the sim node's ~/object_positions vector: cube centre and place target relative to the gripper's
+# grasp point (metres, world axes), what a tracker on a real arm would report; a mapping's joints name them.
+OBJECT_POSITION_NAMES = ("cube_dx", "cube_dy", "cube_dz", "target_dx", "target_dy", "target_dz")
 
 
 @dataclass
@@ -104,6 +105,7 @@ class SimArm:
         self._finger_geoms = {self.model.geom("left_finger").id, self.model.geom("right_finger").id}
         self._target_mocap = self.model.body("target").mocapid[0]
         self._home = self.model.key("home").id
+        self._grasp_site = self.model.site("grasp").id
         self._rng = np.random.default_rng(self.config.seed)
         self._step_debt = 0.0
         self.layout = self._sample_layout()
@@ -194,6 +196,15 @@ class SimArm:
 
     def target_position(self) -> np.ndarray:
         return self.data.mocap_pos[self._target_mocap].copy()
+
+    def grasp_position(self) -> np.ndarray:
+        """The gripper's grasp point (between the fingertips) in the world frame, metres."""
+        return self.data.site_xpos[self._grasp_site].copy()
+
+    def object_positions(self) -> np.ndarray:
+        """Cube centre and target relative to the grasp point, ordered as :data:`OBJECT_POSITION_NAMES`."""
+        grasp = self.grasp_position()
+        return np.concatenate([self.cube_pose()[0] - grasp, self.target_position() - grasp])
 
     # -- episodes
 

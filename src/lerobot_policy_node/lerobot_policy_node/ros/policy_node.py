@@ -30,6 +30,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from lerobot_dataset.mapping import load_mapping
 from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
+from lerobot_dataset.units import mapping_units
 from lerobot_msgs.msg import ActionChunk, PolicyStatus
 from lerobot_policy_node.chunks import STRATEGY_CHOICES, make_merger, resolve_strategy
 from lerobot_policy_node.observation import ObservationBuffer, check_mapping
@@ -129,6 +130,8 @@ class PolicyNode(LifecycleNode):
             raise ValueError(
                 f"the mapping '{self.mapping.name}' does not fit {self.p_checkpoint}: " + "; ".join(problems)
             )
+        # The mapping's units (checked against training's above) convert around the policy; ROS keeps radians.
+        self.policy.units = mapping_units(self.mapping)
         self.action_joints = list(self.mapping.features["action"].joints)
         self.output_joints = self.p_output_joints or self.action_joints
         missing = sorted(set(self.output_joints) - set(self.action_joints))
@@ -233,6 +236,12 @@ class PolicyNode(LifecycleNode):
             return
         stamp = stamp_ns(msg)
         self.observations.update(source.feature, value, stamp / 1e9 if stamp else received, received)
+
+    @property
+    def ready_to_activate(self) -> bool:
+        """Configured, and every input has a fresh message: activating now will not be refused (a launcher
+        waits for this instead of retrying activation, whose refusal is logged as an error)."""
+        return self.runner is not None and self._measured_position() is not None
 
     def _measured_position(self) -> np.ndarray | None:
         try:
@@ -456,7 +465,7 @@ def _autostart(node: PolicyNode) -> None:
         return
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if node._measured_position() is not None:
+        if node.ready_to_activate:
             node.trigger_activate()
             return
         time.sleep(0.1)

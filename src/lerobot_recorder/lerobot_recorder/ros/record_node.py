@@ -114,6 +114,12 @@ class RecordNode(Node):
             f"{summary.message_count} messages, {summary.dropped} dropped) in {summary.bag_path}"
         )
 
+    def close(self) -> None:
+        """Save the episode being recorded, if any: run before the node is destroyed (Ctrl-C, bringup's stop).
+        Idle, there is nothing to do."""
+        with contextlib.suppress(RecorderError):  # raised when no episode is open
+            self.get_logger().info(self.stop())
+
     def handle_command(self, command: str) -> bool:
         """A keyboard command (called from the keyboard thread); False ends the program."""
         recording = self.recorder.status().state == RecorderStatus.RECORDING
@@ -275,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node.recorder.status().state == RecorderStatus.RECORDING:
-            print("\n" + node.stop(), file=sys.stderr)
+        node.close()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

@@ -10,11 +10,12 @@ from typing import Any
 
 import torch
 
-from lerobot_training.features import FeatureError
+from lerobot_training.features import ACTION, FeatureError, FeatureType, PolicyFeature
 from lerobot_training.normalization import NormalizationMode
 from lerobot_training.policies.base import ConfigError, PolicyConfig
 
 DTYPES = ("float32", "bfloat16")
+MAX_CAMERAS = 3  # π₀'s image slots: a base and two wrist cameras
 RTC_KEYS = ("enabled", "execution_horizon", "max_guidance_weight")
 RTC_DEFAULTS: dict[str, Any] = {"enabled": False, "execution_horizon": 10, "max_guidance_weight": 10.0}
 
@@ -220,6 +221,44 @@ class PI0Config(PolicyConfig):
                 f"action has {self.action_feature.shape[-1]} dimensions, more than max_action_dim "
                 f"({self.max_action_dim}): raise max_action_dim (a pretrained model fixes it)"
             )
+
+    def fit_pretrained_features(self, available: Mapping[str, PolicyFeature]) -> list[str]:
+        """Refit a pretrained π₀ to another dataset's features (``available``, in the dataset's order), in
+        place; returns what changed, for the training log. No weight depends on them: state and action are
+        zero-padded to max_state_dim/max_action_dim (the policy checks the dims when built), and the dataset's
+        cameras take the image slots in order: the checkpoint's (its cameras, then its empty cameras), up to
+        MAX_CAMERAS; slots of the checkpoint left over stay as empty cameras."""
+        old_cameras = list(self.image_features)
+        old_slots = len(old_cameras) + self.empty_cameras
+        slots = max(old_slots, MAX_CAMERAS)
+        cameras = [key for key, ft in available.items() if ft.type is FeatureType.VISUAL]
+        used, ignored = cameras[:slots], cameras[slots:]
+        old_state, old_action = self.robot_state_feature, self.output_features.get(ACTION)
+        self.input_features = {
+            key: ft
+            for key, ft in available.items()
+            if ft.type not in (FeatureType.VISUAL, FeatureType.ACTION) or key in used
+        }
+        self.output_features = {key: ft for key, ft in available.items() if ft.type is FeatureType.ACTION}
+        self.empty_cameras = max(old_slots - len(used), 0)
+
+        def dims(feature: PolicyFeature | None) -> str:
+            return str(feature.shape[-1]) if feature is not None else "none"
+
+        new_state, new_action = self.robot_state_feature, self.output_features.get(ACTION)
+        was = [*old_cameras, *["empty camera"] * (old_slots - len(old_cameras)), *["new"] * slots]
+        notes = [
+            f"state: {dims(old_state)} -> {dims(new_state)} dims, action: {dims(old_action)} -> "
+            f"{dims(new_action)} dims (zero-padded to {self.max_state_dim}/{self.max_action_dim})",
+            "image slots: "
+            + "; ".join(
+                f"{index} ({was[index]}): {used[index] if index < len(used) else 'empty camera'}"
+                for index in range(len(used) + self.empty_cameras)
+            ),
+        ]
+        if ignored:
+            notes.append(f"cameras not used (π₀ takes {slots}, in the dataset's order): {ignored}")
+        return notes
 
     @property
     def action_delta_indices(self) -> list[int]:

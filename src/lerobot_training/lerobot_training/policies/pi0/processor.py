@@ -8,8 +8,10 @@ pass ``tokenizer_name``). The name used is saved in ``policy_preprocessor.json``
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -133,6 +135,25 @@ class TokenizerStep:
 # Saved pipelines name these steps; register them so PolicyProcessor.load can rebuild a π₀ preprocessor.
 for _step in (NewLineStep, TokenizerStep):
     STEP_TYPES.setdefault(_step.registry_name, _step)
+
+
+def choose_tokenizer(pretrained_dir: Path) -> tuple[str, str]:
+    """(tokenizer name, why that one) for fine-tuning the π₀ in ``pretrained_dir``: $LEROBOT_PI0_TOKENIZER
+    when set (it names a local copy, e.g. on a machine without network), else the tokenizer the checkpoint's
+    policy_preprocessor.json names (the one its weights were trained with), else PaliGemma's."""
+    if os.environ.get(TOKENIZER_ENV):
+        return os.environ[TOKENIZER_ENV], f"${TOKENIZER_ENV}"
+    path = pretrained_dir / f"{PREPROCESSOR_NAME}.json"
+    if path.is_file():
+        try:
+            steps = json.loads(path.read_text()).get("steps", [])
+        except (json.JSONDecodeError, AttributeError) as err:
+            raise ProcessorError(f"{path} is not a processor pipeline file: {err}") from err
+        for entry in steps:
+            name = entry.get("config", {}).get("tokenizer_name")
+            if entry.get("registry_name") == TokenizerStep.registry_name and name:
+                return name, f"named by the pretrained checkpoint's {path.name}"
+    return DEFAULT_TOKENIZER, f"PaliGemma's: the checkpoint names none and ${TOKENIZER_ENV} is unset"
 
 
 def make_pi0_processors(
