@@ -25,7 +25,7 @@ def test_demo_records_trains_and_evaluates_a_policy_on_the_sim(tmp_path):
         assert reader.num_episodes >= 1  # failed demonstrations are discarded at the recorder
         frame = reader.frame(reader.num_frames - 1)
         assert frame["observation.images.front"].shape == (96, 128, 3)
-        assert frame["observation.environment_state"].shape == (6,)
+        assert frame["observation.environment_state"].shape == (7,)
         assert frame["task"].startswith("Pick up the cube")
     assert len(list((output / "bags").glob("episode_*"))) == reader.num_episodes
 

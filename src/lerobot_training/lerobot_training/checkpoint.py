@@ -4,7 +4,9 @@
                                                        policy_{pre,post}processor.json + *.safetensors
     <output_dir>/checkpoints/<step>/training_state/    optimizer_state.safetensors,
                                                        optimizer_param_groups.json, scheduler_state.json,
-                                                       rng_state.safetensors, training_step.json
+                                                       rng_state.safetensors, training_step.json,
+                                                       rng_state_rank<k>.safetensors (torchrun ranks k ≥ 1),
+                                                       grad_scaler_state.json (float16 mixed precision)
     <output_dir>/checkpoints/last -> <step>
 
 ``load_pretrained`` takes a ``pretrained_model`` directory (or the step directory above it, or a Hub repo id).
@@ -15,11 +17,12 @@ run from one (``lerobot-ros-train --policy.path``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ import torch
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 from torch import Tensor
 
 from lerobot_training.features import FeatureError, check_features_in_dataset, dataset_to_policy_features
@@ -50,10 +53,13 @@ CHECKPOINT_MAPPING_NAME = "lerobot_ros_mapping.yaml"
 OPTIMIZER_STATE_NAME = "optimizer_state.safetensors"
 OPTIMIZER_PARAM_GROUPS_NAME = "optimizer_param_groups.json"
 SCHEDULER_STATE_NAME = "scheduler_state.json"
-RNG_STATE_NAME = "rng_state.safetensors"
+RNG_STATE_NAME = "rng_state.safetensors"  # rank 0's (lerobot's name); other ranks: see rng_state_name
+GRAD_SCALER_STATE_NAME = "grad_scaler_state.json"
 TRAINING_STEP_NAME = "training_step.json"
 
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -314,8 +320,11 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     train_config: Mapping[str, Any] | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    rng_states: Sequence[bytes] | None = None,
 ) -> Path:
     """Write ``checkpoints/<step>/{pretrained_model,training_state}`` and point ``checkpoints/last`` at it.
+    ``rng_states`` are every process's ``rng_state_bytes()`` in rank order (default: this process's alone).
 
     The step directory is written under a temporary name and renamed when complete, so an interrupted save
     never leaves a directory that looks like a checkpoint.
@@ -325,7 +334,7 @@ def save_checkpoint(
     partial = final.with_name(final.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     save_pretrained(partial / PRETRAINED_MODEL_DIR, policy, preprocessor, postprocessor, train_config)
-    save_training_state(partial / TRAINING_STATE_DIR, step, optimizer, scheduler)
+    save_training_state(partial / TRAINING_STATE_DIR, step, optimizer, scheduler, scaler, rng_states)
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)
@@ -342,8 +351,11 @@ def save_training_state(
     step: int,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    rng_states: Sequence[bytes] | None = None,
 ) -> None:
-    """Optimizer, scheduler and RNG states plus the step: everything needed to resume bit for bit."""
+    """Optimizer, scheduler, loss scaler and RNG states plus the step: everything needed to resume bit for
+    bit. ``rng_states``: every process's ``rng_state_bytes()`` in rank order (default: this process's)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = optimizer.state_dict()
@@ -360,8 +372,11 @@ def save_training_state(
     _write_json(directory / OPTIMIZER_PARAM_GROUPS_NAME, state["param_groups"], indent=2)
     if scheduler is not None:
         _write_json(directory / SCHEDULER_STATE_NAME, scheduler.state_dict(), indent=2)
-    rng_tensors, rng_meta = _rng_state()
-    save_file(rng_tensors, str(directory / RNG_STATE_NAME), metadata={"rng": json.dumps(rng_meta)})
+    scaler_state = scaler.state_dict() if scaler is not None else {}
+    if scaler_state:  # empty for a disabled scaler, which has nothing to restore
+        _write_json(directory / GRAD_SCALER_STATE_NAME, scaler_state, indent=2)
+    for rank, content in enumerate(rng_states if rng_states is not None else [rng_state_bytes()]):
+        (directory / rng_state_name(rank)).write_bytes(content)
     _write_json(directory / TRAINING_STEP_NAME, {"step": step}, indent=2)
 
 
@@ -369,10 +384,12 @@ def load_training_state(
     checkpoint_dir: str | Path,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    rank: int = 0,
 ) -> int:
-    """Restore optimizer, scheduler and RNG states from a step directory (or its training_state); return the
-    step. Load the policy weights first (``load_pretrained`` of its pretrained_model) and build ``optimizer``
-    over them.
+    """Restore optimizer, scheduler, loss scaler and this process's (``rank``'s) RNG states from a step
+    directory (or its training_state); return the step. Load the policy weights first (``load_pretrained`` of
+    its pretrained_model) and build ``optimizer`` over them.
     """
     directory = Path(checkpoint_dir)
     if (directory / TRAINING_STATE_DIR).is_dir():
@@ -397,8 +414,36 @@ def load_training_state(
         ) from err
     if scheduler is not None:
         scheduler.load_state_dict(json.loads((directory / SCHEDULER_STATE_NAME).read_text()))
-    _set_rng_state(directory / RNG_STATE_NAME)
+    # A run without loss scaling (float32, bfloat16) has no scaler state: a scaler then starts afresh.
+    if scaler is not None and (directory / GRAD_SCALER_STATE_NAME).is_file():
+        scaler.load_state_dict(json.loads((directory / GRAD_SCALER_STATE_NAME).read_text()))
+    rng_path = directory / rng_state_name(rank)
+    if rng_path.is_file():
+        _set_rng_state(rng_path)
+    else:
+        # Saved by fewer processes: rank 0's streams, torch's reseeded so that ranks draw different noise.
+        logger.warning(
+            "%s lacks %s (saved by fewer processes): rank %d continues with new random streams, so the run "
+            "differs from an uninterrupted one",
+            directory,
+            rng_path.name,
+            rank,
+        )
+        _set_rng_state(directory / RNG_STATE_NAME)
+        torch.manual_seed(int(torch.randint(2**62, ())) + rank)
     return int(json.loads((directory / TRAINING_STEP_NAME).read_text())["step"])
+
+
+def rng_state_name(rank: int) -> str:
+    """The file of process ``rank``'s RNG state: lerobot's name for rank 0 (and a single process)."""
+    return RNG_STATE_NAME if rank == 0 else f"rng_state_rank{rank}.safetensors"
+
+
+def rng_state_bytes() -> bytes:
+    """This process's RNG states (python, numpy, torch, CUDA device) as the content of a safetensors file:
+    bytes, so that rank 0 can gather every rank's and write them into its checkpoint."""
+    tensors, meta = _rng_state()
+    return save(tensors, metadata={"rng": json.dumps(meta)})
 
 
 def _rng_state() -> tuple[dict[str, Tensor], dict[str, Any]]:

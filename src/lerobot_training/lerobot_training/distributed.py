@@ -57,3 +57,18 @@ def mean_across(value: float, context: DistributedContext, device: torch.device)
     tensor = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.item() / context.world_size
+
+
+def all_gather_bytes(payload: bytes, context: DistributedContext, device: torch.device) -> list[bytes]:
+    """Every process's ``payload`` in rank order (tensors, not pickled objects: nccl needs device tensors)."""
+    if not context.enabled:
+        return [payload]
+    data = torch.frombuffer(bytearray(payload), dtype=torch.uint8).to(device)
+    size = torch.tensor([data.numel()], dtype=torch.int64, device=device)
+    sizes = [torch.empty_like(size) for _ in range(context.world_size)]
+    dist.all_gather(sizes, size)
+    longest = max(int(s.item()) for s in sizes)
+    padded = torch.nn.functional.pad(data, (0, longest - data.numel()))
+    gathered = [torch.empty_like(padded) for _ in range(context.world_size)]
+    dist.all_gather(gathered, padded)
+    return [bytes(t[: int(s.item())].cpu().numpy()) for t, s in zip(gathered, sizes, strict=True)]

@@ -37,11 +37,13 @@ from lerobot_training.checkpoint import (
     load_weights,
     make_finetune_processors,
     make_pretrained_policy,
+    rng_state_bytes,
     save_checkpoint,
 )
 from lerobot_training.data import LoaderSettings, delta_timestamps_for, make_train_loader
 from lerobot_training.distributed import (
     DistributedContext,
+    all_gather_bytes,
     barrier,
     close_distributed,
     init_distributed,
@@ -224,7 +226,7 @@ def _train(
     start_step = 0
     if resume_from is not None:
         load_weights(policy, resume_from / PRETRAINED_MODEL_DIR / WEIGHTS_NAME)
-        start_step = load_training_state(resume_from, optimizer, scheduler)
+        start_step = load_training_state(resume_from, optimizer, scheduler, precision.scaler, context.rank)
     elif context.enabled:
         torch.manual_seed(config.seed + context.rank)  # ranks share the initial weights, not their noise
     if start_step >= config.steps:
@@ -348,6 +350,8 @@ def _loop(
             losses, grad_norms, data_s, update_s = [], [], 0.0, 0.0
             window_start = time.perf_counter()
         if config.save_checkpoint and (step % config.save_freq == 0 or step == config.steps):
+            # Every rank's RNG (its own dropout and noise draws) goes into rank 0's checkpoint.
+            rng_states = all_gather_bytes(rng_state_bytes(), context, device)
             if context.is_main:
                 checkpoint = save_checkpoint(
                     output_dir,
@@ -359,6 +363,8 @@ def _loop(
                     optimizer,
                     scheduler,
                     train_config=saved_config,
+                    scaler=precision.scaler,
+                    rng_states=rng_states,
                 )
                 copy_mapping(dataset_root, checkpoint / PRETRAINED_MODEL_DIR)
                 log.plot()

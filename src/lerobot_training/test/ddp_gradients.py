@@ -3,7 +3,8 @@
 In a process group each process takes its shard of the first global batch from the training sampler and DDP
 averages the gradients; in a single process it takes the whole global batch. ``worker`` is one process of a
 2-process group set up as torchrun would (environment variables): it writes
-``<out>/grads_rank<r>.safetensors`` and then runs two steps of the real CLI (``train_cli.main``).
+``<out>/grads_rank<r>.safetensors`` and then runs two steps of the real CLI (``train_cli.main``);
+``cli_worker`` is one process of a 2-process CLI run alone.
 """
 
 from __future__ import annotations
@@ -56,7 +57,21 @@ def gradients(dataset_root: Path, global_batch: int) -> dict[str, torch.Tensor]:
     return {name: p.grad.detach().clone() for name, p in policy.named_parameters() if p.grad is not None}
 
 
-def worker(rank: int, world_size: int, port: int, dataset_root: Path, out: Path, global_batch: int) -> None:
+def cli_args(dataset_root: Path, batch_size: int, **overrides: object) -> list[str]:
+    """The CLI's arguments for the tiny ACT of OPTIONS (``overrides``: other policy options)."""
+    options = [f"--policy.{key}={value}" for key, value in {**OPTIONS, **overrides}.items()]
+    return [
+        "--policy.type=act",
+        f"--dataset.root={dataset_root}",
+        "--log_freq=1",
+        "--num_workers=0",
+        f"--batch_size={batch_size}",
+        *options,
+    ]
+
+
+def join_group(rank: int, world_size: int, port: int) -> None:
+    """This process's part of a process group, described as torchrun describes it."""
     os.environ.update(
         RANK=str(rank),
         LOCAL_RANK=str(rank),
@@ -65,18 +80,15 @@ def worker(rank: int, world_size: int, port: int, dataset_root: Path, out: Path,
         MASTER_PORT=str(port),
     )
     torch.set_num_threads(1)
+
+
+def worker(rank: int, world_size: int, port: int, dataset_root: Path, out: Path, global_batch: int) -> None:
+    join_group(rank, world_size, port)
     save_file(gradients(dataset_root, global_batch), str(out / f"grads_rank{rank}.safetensors"))
-    options = [f"--policy.{key}={value}" for key, value in OPTIONS.items()]
-    status = train_main(
-        [
-            "--policy.type=act",
-            f"--dataset.root={dataset_root}",
-            f"--output_dir={out / 'run'}",
-            "--steps=2",
-            "--log_freq=1",
-            "--num_workers=0",
-            f"--batch_size={global_batch // world_size}",
-            *options,
-        ]
-    )
-    sys.exit(status)
+    args = cli_args(dataset_root, global_batch // world_size)
+    sys.exit(train_main([*args, f"--output_dir={out / 'run'}", "--steps=2"]))
+
+
+def cli_worker(rank: int, world_size: int, port: int, args: list[str]) -> None:
+    join_group(rank, world_size, port)
+    sys.exit(train_main(args))

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from lerobot_training.checkpoint import load_training_state, save_training_state
 from lerobot_training.train_log import read_log
 
 GLOBAL_BATCH = 8
@@ -31,20 +32,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_process_gradients_equal_single_process(learnable_dataset, tmp_path):
-    helper = load_helper()
+def run_two_processes(target, *args) -> None:
+    """``target(rank, 2, port, *args)`` in two processes of one group; both must exit with status 0."""
     # fork: the children start with torch already imported (spawning fresh interpreters costs ~20 s here).
     context = multiprocessing.get_context("fork")
     port = free_port()
-    workers = [
-        context.Process(target=helper.worker, args=(rank, 2, port, learnable_dataset, tmp_path, GLOBAL_BATCH))
-        for rank in (0, 1)
-    ]
+    workers = [context.Process(target=target, args=(rank, 2, port, *args)) for rank in (0, 1)]
     for process in workers:
         process.start()
     for process in workers:
         process.join(timeout=180)
     assert [process.exitcode for process in workers] == [0, 0]
+
+
+def test_two_process_gradients_equal_single_process(learnable_dataset, tmp_path):
+    helper = load_helper()
+    run_two_processes(helper.worker, learnable_dataset, tmp_path, GLOBAL_BATCH)
 
     single = helper.gradients(learnable_dataset, GLOBAL_BATCH)
     ranks = [load_file(str(tmp_path / f"grads_rank{rank}.safetensors")) for rank in (0, 1)]
@@ -56,3 +59,38 @@ def test_two_process_gradients_equal_single_process(learnable_dataset, tmp_path)
     run = tmp_path / "run"
     assert [row["step"] for row in read_log(run / "train_log.csv")] == [1, 2]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["000002", "last"]
+
+
+def test_two_process_resume_continues_the_same_trajectory(learnable_dataset, tmp_path):
+    # Dropout and the VAE's sampling draw other noise on each rank: each must resume its own RNG streams.
+    helper = load_helper()
+    args = helper.cli_args(learnable_dataset, batch_size=2, dropout=0.1, use_vae=True)
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    run_two_processes(helper.cli_worker, [*args, f"--output_dir={whole}", "--steps=4", "--save_freq=2"])
+    run_two_processes(helper.cli_worker, [*args, f"--output_dir={split}", "--steps=2"])
+    run_two_processes(helper.cli_worker, [f"--output_dir={split}", "--resume=true", "--steps=4"])
+
+    state = split / "checkpoints" / "000002" / "training_state"
+    assert (state / "rng_state.safetensors").is_file() and (state / "rng_state_rank1.safetensors").is_file()
+
+    def trajectory(run):
+        return [(row["step"], row["loss"]) for row in read_log(run / "train_log.csv")]
+
+    assert [step for step, _ in trajectory(split)] == [1, 2, 3, 4]
+    assert trajectory(split) == trajectory(whole)
+    weights = [load_file(d / "checkpoints/last/pretrained_model/model.safetensors") for d in (whole, split)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_rank_without_saved_rng_state_draws_its_own_noise(tmp_path, caplog):
+    # A checkpoint of fewer processes: the extra rank continues, with streams apart from rank 0's.
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    save_training_state(tmp_path, 3, optimizer)
+    draws = []
+    for rank in (0, 1):
+        torch.manual_seed(rank)
+        assert load_training_state(tmp_path, optimizer, rank=rank) == 3
+        draws.append(torch.rand(4))
+    assert not torch.equal(draws[0], draws[1])
+    assert "lacks rng_state_rank1.safetensors" in caplog.text

@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from lerobot_training import train as train_module
 from lerobot_training.checkpoint import load_pretrained
 from lerobot_training.train_cli import main
 from lerobot_training.train_log import read_log
@@ -56,6 +57,29 @@ def test_resume_continues_the_same_trajectory(helpers, learnable_dataset, tmp_pa
     assert trajectory(split) == trajectory(whole)  # bit for bit, steps 4-6 included
     weights = [load_file(d / "checkpoints/last/pretrained_model/model.safetensors") for d in (whole, split)]
     assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_resume_restores_the_loss_scale(helpers, learnable_dataset, tmp_path, monkeypatch):
+    # float16 on CUDA scales the loss; CPU autocast with torch's CPU GradScaler takes the same code path.
+    # Growth every 3 steps: a scaler restarted at step 2 would still be at 1024 after step 4, not at 2048.
+    def cpu_loss_scaling(cls, requested, device):
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=3)
+        return cls(True, "cpu", torch.bfloat16, scaler)
+
+    monkeypatch.setattr(train_module.Precision, "choose", classmethod(cpu_loss_scaling))
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert main(helpers.act_train_args(learnable_dataset, whole, steps=4, save_freq=2)) == 0
+    assert main(helpers.act_train_args(learnable_dataset, split, steps=2)) == 0
+    assert main([f"--output_dir={split}", "--resume=true", "--steps=4"]) == 0
+
+    def scaler_state(run, step):
+        state = json.loads((run / f"checkpoints/{step}/training_state/grad_scaler_state.json").read_text())
+        return state["scale"], state["_growth_tracker"]
+
+    assert scaler_state(whole, "000002") == scaler_state(split, "000002") == (1024, 2)
+    assert scaler_state(whole, "000004") == scaler_state(split, "000004") == (2048, 1)
+    weights = [load_file(d / "checkpoints/last/pretrained_model/model.safetensors") for d in (whole, split)]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 

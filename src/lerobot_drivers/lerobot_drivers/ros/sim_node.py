@@ -1,9 +1,9 @@
 """`ros2 run lerobot_drivers sim`: the simulated SO-101-like arm with cameras, on the real arm's topics.
 
 Publishes `joint_states` (radians), `<camera>/image_raw` (rgb8) + `<camera>/camera_info` (SensorData QoS), the
-cube and target poses (`~/cube_pose`, `~/target_pose`; both also relative to the gripper as one
-Float64MultiArray on `~/object_positions`, ordered as sim.scene.OBJECT_POSITION_NAMES, for policies given
-the scene's state) and
+cube and target poses (`~/cube_pose`, `~/target_pose`; both also relative to the gripper, with the cube's
+grasp yaw, as one Float64MultiArray on `~/object_state`, ordered as sim.scene.OBJECT_STATE_NAMES, for
+policies given the scene's state) and
 the task's success (`~/success`, latched); takes position commands on `arm/commands` (Float64MultiArray in
 joint order, like a forward command controller) and
 `arm/joint_commands` (JointState by name, like topic_based_ros2_control); services `~/reset` (arm home, next
@@ -102,7 +102,7 @@ class SimNode(Node):
         self._joint_pub = self.create_publisher(JointState, "joint_states", STATE_QOS)
         self._cube_pub = self.create_publisher(PoseStamped, "~/cube_pose", STATE_QOS)
         self._target_pub = self.create_publisher(PoseStamped, "~/target_pose", STATE_QOS)
-        self._objects_pub = self.create_publisher(Float64MultiArray, "~/object_positions", STATE_QOS)
+        self._objects_pub = self.create_publisher(Float64MultiArray, "~/object_state", STATE_QOS)
         self._success_pub = self.create_publisher(Bool, "~/success", LATCHED_QOS)
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS) if self._publish_clock else None
         self._image_pubs = {
@@ -243,7 +243,7 @@ class SimNode(Node):
         cube, quat = sim.cube_pose()
         self._cube_pub.publish(_pose_msg(cube, quat, stamp))
         self._target_pub.publish(_pose_msg(sim.target_position(), np.array([1.0, 0.0, 0.0, 0.0]), stamp))
-        self._objects_pub.publish(Float64MultiArray(data=sim.object_positions().tolist()))
+        self._objects_pub.publish(Float64MultiArray(data=sim.object_state().tolist()))
         success = sim.success()
         if success != self._success:
             self._success = success

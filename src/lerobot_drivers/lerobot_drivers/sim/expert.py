@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from lerobot_drivers.sim.scene import JOINT_NAMES, SimArm
+from lerobot_drivers.sim.scene import JOINT_NAMES, SimArm, cube_grasp_yaw
 
 ARM_JOINTS = JOINT_NAMES[:5]  # the gripper is commanded directly, not through IK
 
@@ -205,15 +205,7 @@ class ScriptedExpert:
 
     def _downward_quat(self, cube: np.ndarray, cube_quat: np.ndarray) -> np.ndarray:
         """Gripper pointing down, closing across the pair of cube faces nearest its natural closing line."""
-        rotation = np.zeros(9)
-        mujoco.mju_quat2Mat(rotation, np.asarray(cube_quat, dtype=float))
-        rotation = rotation.reshape(3, 3)
-        side = int(np.argmin(np.abs(rotation[2])))  # a horizontal cube axis, whichever face the cube lies on
-        face_yaw = math.atan2(rotation[1, side], rotation[0, side])
-        # With the wrist unrolled, the fingers close across the line from the base to the cube.
-        natural = math.atan2(cube[1], cube[0]) + math.pi / 2
-        quarter = math.pi / 2
-        yaw = natural + ((face_yaw - natural + quarter / 2) % quarter - quarter / 2)
+        yaw = math.atan2(cube[1], cube[0]) + math.pi / 2 + cube_grasp_yaw(cube, cube_quat)
         x_axis = np.array([0.0, 0.0, -1.0])  # along the fingers
         y_axis = np.array([math.cos(yaw), math.sin(yaw), 0.0])  # closing direction
         matrix = np.column_stack([x_axis, y_axis, np.cross(x_axis, y_axis)])

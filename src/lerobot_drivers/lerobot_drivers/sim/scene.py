@@ -13,9 +13,25 @@ from lerobot_drivers.config_files import find_config
 JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 DEFAULT_SCENE = "sim/so101_cube.xml"
 TASKS = ("place", "lift")
-# Entries of the sim node's ~/object_positions vector: cube centre and place target relative to the gripper's
-# grasp point (metres, world axes), what a tracker on a real arm would report; a mapping's joints name them.
-OBJECT_POSITION_NAMES = ("cube_dx", "cube_dy", "cube_dz", "target_dx", "target_dy", "target_dz")
+# Entries of the sim node's ~/object_state vector, what a tracker on a real arm would report (a mapping's
+# joints name them): cube centre and place target relative to the gripper's grasp point (metres, world axes),
+# and the cube's grasp yaw (:func:`cube_grasp_yaw`, radians).
+OBJECT_STATE_NAMES = (
+    "cube_dx", "cube_dy", "cube_dz", "cube_grasp_yaw", "target_dx", "target_dy", "target_dz",
+)  # fmt: skip
+
+
+def cube_grasp_yaw(cube_position: np.ndarray, cube_quat: np.ndarray) -> float:
+    """How far (radians, within ±45°) a top-down gripper closing across the line from the arm's base to the
+    cube must turn to close across a pair of the cube's vertical faces instead."""
+    rotation = np.zeros(9)
+    mujoco.mju_quat2Mat(rotation, np.asarray(cube_quat, dtype=float))
+    rotation = rotation.reshape(3, 3)
+    side = int(np.argmin(np.abs(rotation[2])))  # a horizontal cube axis, whichever face the cube lies on
+    face_yaw = math.atan2(rotation[1, side], rotation[0, side])
+    natural = math.atan2(cube_position[1], cube_position[0]) + math.pi / 2  # closing line, wrist unrolled
+    quarter = math.pi / 2
+    return (face_yaw - natural + quarter / 2) % quarter - quarter / 2
 
 
 @dataclass
@@ -201,10 +217,11 @@ class SimArm:
         """The gripper's grasp point (between the fingertips) in the world frame, metres."""
         return self.data.site_xpos[self._grasp_site].copy()
 
-    def object_positions(self) -> np.ndarray:
-        """Cube centre and target relative to the grasp point, ordered as :data:`OBJECT_POSITION_NAMES`."""
+    def object_state(self) -> np.ndarray:
+        """What :data:`OBJECT_STATE_NAMES` names, in that order."""
         grasp = self.grasp_position()
-        return np.concatenate([self.cube_pose()[0] - grasp, self.target_position() - grasp])
+        cube, quat = self.cube_pose()
+        return np.array([*(cube - grasp), cube_grasp_yaw(cube, quat), *(self.target_position() - grasp)])
 
     # -- episodes
 
