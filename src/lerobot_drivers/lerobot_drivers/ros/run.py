@@ -37,6 +37,11 @@ def run_node(
     except errors as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 1
+    except Exception:
+        # Ctrl-C's handler can shut ROS down between two waits of the executor, which then fails on the dead
+        # context instead of raising ExternalShutdownException: that is a normal stop, anything else is not.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             close(node)

@@ -450,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():  # else Ctrl-C shut ROS down between two waits of the executor: a normal stop
+            raise
     finally:
         if node.runner is not None:
             node.runner.close()

@@ -280,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
                 executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():  # else Ctrl-C shut ROS down between two waits of the executor: a normal stop
+            raise
     finally:
         node.close()
         executor.shutdown()
