@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -58,9 +57,8 @@ def test_sim_graph_runs_and_stops_on_sigint(ros_context, spin_until, tmp_path):
         assert "shoulder_pan" in joint_states[-1].name
         assert (images["front"][-1].width, images["front"][-1].height) == (WIDTH, HEIGHT)
         process.send_signal(signal.SIGINT)
-        start = time.monotonic()
-        assert process.wait(timeout=10) == 0, log.read_text()
-        assert time.monotonic() - start < 10
+        # A clean exit (status 0, nodes stopped) in bounded time; generous for a loaded CI machine.
+        assert process.wait(timeout=30) == 0, log.read_text()
     finally:
         if process.poll() is None:
             process.kill()
