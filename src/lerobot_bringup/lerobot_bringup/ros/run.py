@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -199,8 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         print(note, file=sys.stderr)
     # Ctrl-C raises KeyboardInterrupt here instead of shutting the context down under the nodes' own threads
-    # (the sim publishes from one): the nodes stop first, then ROS shuts down.
+    # (the sim publishes from one): the nodes stop first, then ROS shuts down. SIGTERM (ros2 launch's second
+    # try, docker stop) stops the same way; set explicitly because a shell starting us in the background
+    # leaves SIGINT ignored.
     rclpy.init(args=ros_args, signal_handler_options=SignalHandlerOptions.NO)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     executor = SingleThreadedExecutor()
     nodes: list[Node] = []
     try:
