@@ -69,6 +69,9 @@ class LoadedPolicy:
         # Real-time chunking when the checkpoint enables it; the node turns it off for other strategies.
         self.supports_rtc = rtc_enabled(self.policy)
         self.use_rtc = self.supports_rtc
+        # A chunk is executed for its first n_action_steps actions, as lerobot's select_action does (ACT, π₀
+        # predict chunk_size); temporal ensembling averages whole chunks, so the node keeps them for it.
+        self.whole_chunks = False
         # Policies that look at several frames (Diffusion: n_obs_steps 2) need them at the control rate, not
         # at inference requests: the runner hands every tick's observation to observe().
         self.history: deque[dict[str, np.ndarray]] = deque(maxlen=getattr(config, "n_obs_steps", 1))
@@ -139,7 +142,8 @@ class LoadedPolicy:
         """The chunk for this observation, in ROS units; with real-time chunking it continues ``pending`` (the
         queued actions from the observation's tick on), its first ``delay`` actions equal to them."""
         # Converted before the runner's safety filter sees it: a NaN stays NaN and is held, never sent.
-        return self.units.to_ros(ACTION, self._predict(observation, pending, delay))
+        chunk = self._predict(observation, pending, delay)
+        return self.units.to_ros(ACTION, chunk if self.whole_chunks else chunk[: self._chunk_length()])
 
     def _predict(self, observation: dict[str, np.ndarray], pending: np.ndarray, delay: int) -> np.ndarray:
         if not self.use_rtc:

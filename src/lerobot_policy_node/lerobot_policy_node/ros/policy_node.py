@@ -117,6 +117,7 @@ class PolicyNode(LifecycleNode):
         self.policy = LoadedPolicy(self.p_checkpoint, self.p_device, self.p_threads)
         self.strategy = resolve_strategy(self.p_strategy, self.policy.supports_rtc)
         self.policy.use_rtc = self.strategy == "rtc"  # other strategies merge plain chunks themselves
+        self.policy.whole_chunks = self.strategy == "ensemble"
         trained = self.policy.trained_mapping
         if not self.p_mapping and trained is None:
             raise ValueError(
@@ -264,9 +265,13 @@ class PolicyNode(LifecycleNode):
         self.last_tick_time = now
         tick = round((now - self.t0) * self.fps)
         if not self.running:
-            result = TickResult(self.runner.safety.hold(), True, "stopped (call ~/start)")
-        else:
-            result = self.runner.tick(tick)
+            # Stopped: silent. The controller keeps its last setpoint, and whatever commands the arm now (a
+            # reset, a teleoperator) is not fought by a stream of old hold commands.
+            if self.holding_reason != "stopped (call ~/start)":
+                self.get_logger().info("stopped: not commanding until ~/start")
+            self.holding_reason = "stopped (call ~/start)"
+            return
+        result = self.runner.tick(tick)
         if result.new_chunk is not None:
             self._publish_chunk(result.new_chunk)
         if result.holding and result.reason != self.holding_reason:
@@ -349,7 +354,7 @@ class PolicyNode(LifecycleNode):
 
     def _on_stop(self, request, response: Trigger.Response) -> Trigger.Response:
         self.running = False
-        response.success, response.message = True, "stopped: holding position"
+        response.success, response.message = True, "stopped: not commanding (the controller holds)"
         return response
 
     def _on_reset(self, request, response: Trigger.Response) -> Trigger.Response:
