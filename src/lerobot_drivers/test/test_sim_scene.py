@@ -6,12 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from lerobot_drivers import config_files
 from lerobot_drivers.robot_description import load_robot_description
 from lerobot_drivers.sim import gl
 from lerobot_drivers.sim.render import CameraRenderer
-from lerobot_drivers.sim.scene import DEFAULT_SCENE, JOINT_NAMES, Layout, SimArm, SimConfig
+from lerobot_drivers.sim.scene import (
+    DEFAULT_SCENE,
+    JOINT_NAMES,
+    OBJECT_STATE_NAMES,
+    Layout,
+    SimArm,
+    SimConfig,
+    cube_grasp_yaw,
+)
 
 # The SO-101's joint limits (public so101_new_calib URDF), radians.
 SO101_LIMITS = {
@@ -145,3 +154,17 @@ def test_gl_backend_choice_respects_the_user_and_advises_what_to_install(monkeyp
     assert "MUJOCO_GL=egl" in advice and "apt-get install libosmesa6" in advice
     monkeypatch.setattr(gl, "probe_gl_backend", lambda name, timeout=60.0: None)
     assert "MUJOCO_GL=osmesa works" in gl.render_failure_advice(RuntimeError("no EGL device"))
+
+
+def test_object_state_is_relative_to_the_gripper_and_named_by_the_sim_mappings():
+    sim = SimArm(SimConfig(seed=3))
+    state = sim.object_state()
+    assert state.shape == (len(OBJECT_STATE_NAMES),)
+    cube, quat = sim.cube_pose()
+    np.testing.assert_allclose(state[:3], cube - sim.grasp_position())
+    assert state[3] == pytest.approx(cube_grasp_yaw(cube, quat)) and abs(state[3]) <= math.pi / 4
+    np.testing.assert_allclose(state[4:], sim.target_position() - sim.grasp_position())
+    for name in ("so101_sim", "so101_sim_teleop"):  # the mappings name the entries in the sim's order
+        mapping = yaml.safe_load(config_files.find_config(f"mappings/{name}.yaml").read_text())
+        feature = mapping["features"]["observation.environment_state"]
+        assert (feature["topic"], tuple(feature["joints"])) == ("/sim/object_state", OBJECT_STATE_NAMES)

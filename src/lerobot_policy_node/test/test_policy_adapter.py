@@ -69,3 +69,17 @@ def test_multi_frame_policy_sees_the_last_ticks(diffusion):
     assert chunk.shape == (4, 3) and np.isfinite(chunk).all()  # n_action_steps actions in dataset units
     diffusion.reset()
     assert len(diffusion.history) == 0
+
+
+def test_chunks_keep_n_action_steps_unless_ensembling(tmp_path):
+    config = make_policy_config(
+        "act", pretrained_backbone_weights=None, device="cpu", chunk_size=6, n_action_steps=4, dim_model=32,
+        n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_vae_encoder_layers=1, latent_dim=4,
+    )  # fmt: skip
+    policy = make_policy(config, FEATURES)
+    directory = save_pretrained(tmp_path / "pm", policy, *make_pre_post_processors(config, STATS))
+    act = LoadedPolicy(directory, threads=1)
+    # ACT predicts chunk_size actions; like lerobot's select_action, the robot executes n_action_steps of them
+    assert act.predict(observation(0.5), np.zeros((0, 3)), 0).shape == (4, 3)
+    act.whole_chunks = True  # temporal ensembling averages whole chunks
+    assert act.predict(observation(0.5), np.zeros((0, 3)), 0).shape == (6, 3)

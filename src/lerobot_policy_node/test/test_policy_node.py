@@ -14,6 +14,7 @@ from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from lerobot_dataset.features import DEFAULT_FEATURES  # noqa: E402
@@ -112,6 +113,12 @@ def test_commands_flow_at_the_control_rate_across_chunks(
         while len(chunks) < 6 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(chunks) >= 6, f"only {len(chunks)} chunks: {node.holding_reason}"
+        # ~/stop: silent, so that a reset or a teleoperator commanding the arm is not fought by hold commands
+        assert node._on_stop(Trigger.Request(), Trigger.Response()).success
+        time.sleep(0.3)  # a command already in flight arrives
+        after_stop = len(commands)
+        time.sleep(0.5)
+        assert len(commands) == after_stop, "a stopped policy node kept commanding"
         node.trigger_deactivate()
     finally:
         executor.shutdown()
