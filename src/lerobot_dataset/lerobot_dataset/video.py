@@ -255,7 +255,8 @@ def probe_video(path: Path) -> VideoProbe:
             pix_fmt=stream.codec_context.pix_fmt or "",
             width=stream.codec_context.width,
             height=stream.codec_context.height,
-            fps=int(stream.base_rate) if stream.base_rate else 0,
+            # PyAV 19: base_rate is a Rational, not a Fraction
+            fps=round(float(stream.base_rate)) if stream.base_rate else 0,
             frames=stream.frames,
             duration_s=duration,
         )
