@@ -10,6 +10,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PYTHON_PACKAGES = [
+    "lerobot_common",
     "lerobot_dataset",
     "lerobot_drivers",
     "lerobot_recorder",
@@ -19,15 +20,18 @@ PYTHON_PACKAGES = [
 ]
 
 # The suite packages each package may import (DESIGN.md: an arrow is "imports", never the other way).
+# lerobot_common holds the robot facts every layer shares: each may import it, and it imports none of them.
 ALLOWED = {
-    "lerobot_dataset": set(),
-    "lerobot_drivers": {"lerobot_msgs"},
-    "lerobot_recorder": {"lerobot_msgs", "lerobot_dataset"},
-    "lerobot_training": {"lerobot_dataset"},
-    "lerobot_policy_node": {"lerobot_msgs", "lerobot_dataset", "lerobot_training"},
+    "lerobot_common": set(),
+    "lerobot_dataset": {"lerobot_common"},
+    "lerobot_drivers": {"lerobot_msgs", "lerobot_common"},
+    "lerobot_recorder": {"lerobot_msgs", "lerobot_common", "lerobot_dataset"},
+    "lerobot_training": {"lerobot_common", "lerobot_dataset"},
+    "lerobot_policy_node": {"lerobot_msgs", "lerobot_common", "lerobot_dataset", "lerobot_training"},
     # The bringup sits on top: it wires every other package's nodes together, and nothing imports it.
     "lerobot_bringup": {
         "lerobot_msgs",
+        "lerobot_common",
         "lerobot_dataset",
         "lerobot_drivers",
         "lerobot_recorder",

@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 
 from lerobot_drivers.config_files import config_dirs
+from lerobot_policy_node.outputs import OUTPUTS
 
 START_MODES = ("plain", "start", "lifecycle")
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -62,9 +63,9 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument(
         "controller",
         "direct",
-        "how policy commands reach the arm: direct (the driver's arm/commands topic), forward "
-        "(ros2_control forward_command_controller) or trajectory (joint_trajectory_controller)",
-        ("direct", "forward", "trajectory"),
+        "how policy commands reach the arm, one of the robot's config/bringup `controllers:`: direct (the "
+        "driver's arm/commands topic), forward (ros2_control forward_command_controller) or trajectory "
+        "(joint_trajectory_controller)",
     ),
     Argument("rviz", "false", "start RViz with config/rviz/lerobot.rviz", ("true", "false")),
     Argument(
@@ -179,6 +180,11 @@ def load_graph(
             f"choose one of {', '.join(sorted(controllers))}"
         )
     controller = {"output": "", "command_topic": "", "ros2_control": "", **controllers[args["controller"]]}
+    if args["policy"] and controller["output"] not in OUTPUTS:
+        raise GraphError(
+            f"controller {args['controller']!r} of {args['robot']} has output {controller['output']!r}; the "
+            f"policy node's outputs are {', '.join(sorted(OUTPUTS))} (lerobot_policy_node/outputs.py)"
+        )
     variables = {
         **{k: v for k, v in robot.items() if isinstance(v, str | int | float | bool)},
         **{k: str(v) for k, v in controller.items()},

@@ -171,3 +171,13 @@ def test_config_dir_can_be_given(tmp_path):
     )
     with pytest.raises(GraphError, match="unknown variable 'colour'"):
         load_graph(config_dir=tmp_path)
+
+
+def test_a_controller_must_name_an_output_of_the_policy_node(tmp_path):
+    (tmp_path / "bringup").mkdir()
+    (tmp_path / "bringup" / "sim.yaml").write_text(
+        "nodes: []\ncontrollers: {direct: {output: effort, command_topic: /x}}\n"
+    )
+    assert load_graph(config_dir=tmp_path) == []  # no policy: nothing is commanded
+    with pytest.raises(GraphError, match="output 'effort'; the policy node's outputs are forward"):
+        load_graph({"policy": "/ckpt"}, config_dir=tmp_path)

@@ -123,7 +123,9 @@ def test_the_graph_publishes_every_recorded_topic(robot, ros_context, tmp_path):
     if robot == "sim":
         return
     # controller:=direct: a policy sends its commands where the follower takes them, in the type it takes.
-    from lerobot_policy_node.ros.policy_node import OUTPUTS
+    from lerobot_common.ros.messages import message_class
+    from lerobot_policy_node.outputs import OUTPUTS
 
     policy = by_name(load_graph({"robot": robot, "policy": "/ckpt"}), "/policy").parameters
-    assert subscribed["/arm"].get(policy["command_topic"]) is OUTPUTS[policy["output"]]
+    sent = message_class(OUTPUTS[policy["output"]].message_type)
+    assert subscribed["/arm"].get(policy["command_topic"]) is sent

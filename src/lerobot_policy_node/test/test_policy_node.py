@@ -40,6 +40,13 @@ MAPPING = textwrap.dedent(
 OUTPUT_TYPES = {"forward": Float64MultiArray, "trajectory": JointTrajectory, "joint_state": JointState}
 
 
+def test_every_registered_output_is_driven_end_to_end_here():
+    """A new controller output gets its case in OUTPUT_TYPES (and in the assertions below) with it."""
+    from lerobot_policy_node.outputs import OUTPUTS
+
+    assert set(OUTPUT_TYPES) == set(OUTPUTS)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A random small ACT (ResNet-18 backbone) for one 96×128 camera, saved like a trained one."""
@@ -185,4 +192,19 @@ def test_activation_waits_for_the_robot_state(ros_context, tmp_path, checkpoint,
     finally:
         executor.shutdown()
         node.runner.close()
+        node.destroy_node()
+
+
+def test_reconfiguring_replaces_the_command_publisher(ros_context, tmp_path, checkpoint):
+    """cleanup destroys what configure made: configure → cleanup → configure leaves one command publisher."""
+    node, executor = start_node(ros_context, tmp_path, checkpoint, "forward")
+    try:
+        for _ in range(2):
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, node.holding_reason
+            publishers = node.get_publishers_info_by_topic("/test/commands")
+            assert [p.topic_type for p in publishers] == ["std_msgs/msg/Float64MultiArray"]
+            assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert node.get_publishers_info_by_topic("/test/commands") == []
+    finally:
+        executor.shutdown()
         node.destroy_node()

@@ -15,7 +15,6 @@ from collections import deque
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -23,32 +22,20 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.time import Time
 from rclpy.utilities import remove_ros_args
-from sensor_msgs.msg import CompressedImage, Image, JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from lerobot_common.ros.messages import message_class
 from lerobot_dataset.mapping import load_mapping
 from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
 from lerobot_dataset.units import mapping_units
 from lerobot_msgs.msg import ActionChunk, PolicyStatus
 from lerobot_policy_node.chunks import STRATEGY_CHOICES, make_merger, resolve_strategy
 from lerobot_policy_node.observation import ObservationBuffer, check_mapping
+from lerobot_policy_node.outputs import OUTPUTS, ControllerOutput
 from lerobot_policy_node.runner import Chunk, PolicyRunner, TickResult
 from lerobot_policy_node.safety import SafetyFilter, SafetyLimits
 
-OUTPUTS = {
-    "forward": Float64MultiArray,  # forward_command_controller: one setpoint per tick
-    "trajectory": JointTrajectory,  # joint_trajectory_controller: the queued actions, on every new chunk
-    "joint_state": JointState,  # topic_based_ros2_control / the suite's drivers: one setpoint per tick
-}
-MESSAGE_TYPES = {
-    "sensor_msgs/msg/JointState": JointState,
-    "std_msgs/msg/Float64MultiArray": Float64MultiArray,
-    "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
-    "sensor_msgs/msg/Image": Image,
-    "sensor_msgs/msg/CompressedImage": CompressedImage,
-}
 COMMANDS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -74,7 +61,10 @@ class PolicyNode(LifecycleNode):
         self.task = declare("task", "").value
         self.policy = None
         self.runner: PolicyRunner | None = None
+        self.output: ControllerOutput | None = None
+        self.command_pub = None
         self.timer = None
+        self.t0 = 0.0  # time of activation: tick numbers count from it
         self.running = False
         self.holding_reason = "not active"
         self.chunks = 0
@@ -152,13 +142,14 @@ class PolicyNode(LifecycleNode):
             qos = qos_profile_sensor_data if source.is_image else COMMANDS
             self.subscriptions_.append(
                 self.create_subscription(
-                    MESSAGE_TYPES[source.type],
+                    message_class(source.type),
                     source.topic,
                     lambda msg, s=source: self._on_input(s, msg),
                     qos,
                 )
             )
-        self.command_pub = self.create_publisher(OUTPUTS[self.p_output], self.p_command_topic, COMMANDS)
+        self.output = OUTPUTS[self.p_output](self.output_joints, self.output_order, self.fps, message_class)
+        self.command_pub = self.create_publisher(self.output.message, self.p_command_topic, COMMANDS)
         limits = SafetyLimits(
             lower=np.array(self.p_lower) if self.p_lower else None,
             upper=np.array(self.p_upper) if self.p_upper else None,
@@ -200,7 +191,7 @@ class PolicyNode(LifecycleNode):
         if self.timer is not None:
             self.destroy_timer(self.timer)
             self.timer = None
-        self._send(self.runner.safety.hold(), trajectory_hold=True)
+        self.command_pub.publish(self.output.hold(self.runner.safety.hold(), self._stamp()))
         self.holding_reason = "deactivated: holding position"
         return super().on_deactivate(state)
 
@@ -208,9 +199,11 @@ class PolicyNode(LifecycleNode):
         for subscription in self.subscriptions_:
             self.destroy_subscription(subscription)
         self.subscriptions_.clear()
+        if self.command_pub is not None:  # a reconfigure makes a new one, maybe of another type or topic
+            self.destroy_publisher(self.command_pub)
         if self.runner is not None:
             self.runner.close()
-        self.policy = self.runner = None
+        self.policy = self.runner = self.output = self.command_pub = None
         self.holding_reason = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
 
@@ -281,47 +274,25 @@ class PolicyNode(LifecycleNode):
         self.acting |= not result.holding
         for event in result.events:
             self.get_logger().warning(event, throttle_duration_sec=2.0)
-        if self.p_output == "trajectory":
-            if result.new_chunk is not None or result.holding:
-                self._send_trajectory(tick, result)
-        else:
-            self._send(result.command)
+        message = self.output.tick(
+            result.command,
+            lambda: self._planned(tick, result),
+            result.new_chunk is not None,
+            result.holding,
+            self._stamp(),
+        )
+        if message is not None:
+            self.command_pub.publish(message)
 
-    def _send(self, command: np.ndarray, trajectory_hold: bool = False) -> None:
-        values = [float(v) for v in np.asarray(command)[self.output_order]]
-        if self.p_output == "forward":
-            self.command_pub.publish(Float64MultiArray(data=values))
-        elif self.p_output == "joint_state":
-            msg = JointState(name=self.output_joints, position=values)
-            msg.header.stamp = self.get_clock().now().to_msg()
-            self.command_pub.publish(msg)
-        elif trajectory_hold:
-            self.command_pub.publish(self._trajectory(np.asarray(command)[None, :]))
+    def _stamp(self):
+        return self.get_clock().now().to_msg()
 
-    def _send_trajectory(self, tick: int, result: TickResult) -> None:
-        """The queued actions from this tick on, safety-filtered, as one trajectory that replaces the last."""
-        if result.holding:
-            self.command_pub.publish(self._trajectory(result.command[None, :]))
-            return
+    def _planned(self, tick: int, result: TickResult) -> np.ndarray:
+        """This tick's command and the queued actions after it, each safety-filtered from the one before."""
         planned = [result.command]
         for step in self.runner.merger.pending(tick + 1):
             planned.append(self.runner.safety.preview(planned[-1], step)[0])
-        self.command_pub.publish(self._trajectory(np.asarray(planned)))
-
-    def _trajectory(self, points: np.ndarray) -> JointTrajectory:
-        period = 1.0 / self.fps
-        velocities = np.gradient(points, period, axis=0) if len(points) > 1 else np.zeros_like(points)
-        trajectory = JointTrajectory(joint_names=self.output_joints)  # zero stamp: start now
-        for k, (position, velocity) in enumerate(zip(points, velocities, strict=True)):
-            seconds = (k + 1) * period
-            trajectory.points.append(
-                JointTrajectoryPoint(
-                    positions=[float(v) for v in position[self.output_order]],
-                    velocities=[float(v) for v in velocity[self.output_order]],
-                    time_from_start=Duration(sec=int(seconds), nanosec=int(seconds % 1 * 1e9)),
-                )
-            )
-        return trajectory
+        return np.asarray(planned)
 
     def _publish_chunk(self, chunk: Chunk) -> None:
         self.chunks += 1
@@ -382,9 +353,7 @@ class PolicyNode(LifecycleNode):
             inference_time=times[-1] if times else 0.0,
             inference_time_p99=float(np.percentile(times, 99)) if times else 0.0,
             period_error_p99=float(np.percentile(self.period_errors, 99)) if self.period_errors else 0.0,
-            queue_depth=runner.merger.remaining(round((now - getattr(self, "t0", now)) * self.fps))
-            if runner
-            else 0,
+            queue_depth=runner.merger.remaining(round((now - self.t0) * self.fps)) if runner else 0,
             chunks=self.chunks,
             message=self.holding_reason,
         )
@@ -425,7 +394,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
     )
     parser.add_argument("--checkpoint", help="pretrained_model folder or Hub repo id")
     parser.add_argument("--mapping", help="mapping name or YAML path (default: the checkpoint's own)")
-    parser.add_argument("--output", choices=sorted(OUTPUTS), help="command message type (default forward)")
+    parser.add_argument(
+        "--output",
+        choices=sorted(OUTPUTS),
+        help="how commands reach the controller (default forward): "
+        + "; ".join(f"{name}: {cls.description}" for name, cls in sorted(OUTPUTS.items())),
+    )
     parser.add_argument("--command-topic", help="where commands go (default arm/commands)")
     parser.add_argument(
         "--strategy",

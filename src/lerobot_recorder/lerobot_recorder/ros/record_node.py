@@ -21,6 +21,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.utilities import remove_ros_args
 
+from lerobot_common.ros.messages import message_class
 from lerobot_dataset.mapping import IMAGE_TYPES, MappingError, load_mapping
 from lerobot_msgs.msg import RecorderStatus, TopicStatistics
 from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
@@ -68,10 +69,9 @@ class RecordNode(Node):
 
     def _subscribe(self, topic: str, msgtype: str) -> None:
         self.subscribed.add(topic)
-        message_class = _message_class(msgtype)
         qos = qos_profile_sensor_data if msgtype in IMAGE_TYPES else RELIABLE
         self.create_subscription(
-            message_class,
+            message_class(msgtype),
             topic,
             lambda data, t=topic: self._on_message(t, data),
             qos,
@@ -207,13 +207,6 @@ def _status_message(status: Status) -> RecorderStatus:
         ],
         message=status.message,
     )
-
-
-def _message_class(msgtype: str) -> type:
-    """The rclpy message class of ``pkg/msg/Type``."""
-    package, _, name = msgtype.split("/")
-    module = __import__(f"{package}.msg", fromlist=[name])
-    return getattr(module, name)
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:

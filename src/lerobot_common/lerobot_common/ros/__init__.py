@@ -1,0 +1,1 @@
+"""The one kit for the suite's ROS node shells."""
