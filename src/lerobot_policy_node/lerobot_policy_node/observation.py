@@ -93,11 +93,6 @@ class ObservationBuffer:
         with self._lock:
             self._samples.clear()
 
-    def ages(self, now: float) -> dict[str, float | None]:
-        """Seconds since each feature's newest sample arrived (None: never)."""
-        with self._lock:
-            return {f: now - s.received if (s := self._samples.get(f)) else None for f in self.features}
-
     def assemble(self, now: float) -> tuple[dict[str, np.ndarray], float]:
         """Every feature's newest value, and the newest stamp among them (the observation's time).
 

@@ -44,6 +44,8 @@ from lerobot_dataset.mapping import (
 )
 from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
 from lerobot_dataset.units import MappingUnits, mapping_units
+from lerobot_recorder.report import write_report
+from lerobot_recorder.streams import EpisodeReport, Stream
 from lerobot_recorder.sync import NS, Alignment, StreamPolicy, SyncError, align
 
 logger = logging.getLogger(__name__)
@@ -56,29 +58,6 @@ HEADER_FIRST = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sen
 
 class BagError(RuntimeError):
     """A bag that cannot be converted; the message names the bag and the reason."""
-
-
-@dataclass
-class Stream:
-    """One feature's samples, sorted by time."""
-
-    source: FeatureSource
-    times: np.ndarray  # int64 ns: header stamp, or receive time when the message has none
-    receive_times: np.ndarray  # int64 ns, same order
-    positions: np.ndarray  # each sample's position among the topic's messages in the bag
-    values: np.ndarray | None  # joint features: (samples, joints) float64; images: None (decoded in pass 2)
-    out_of_order: int  # samples whose stamp is older than the one received before them
-    shape: tuple[int, ...] = ()  # images: height, width, channels
-
-
-@dataclass
-class EpisodeReport:
-    bag: Path
-    episode_index: int
-    frames: int
-    fps: int
-    alignment: Alignment
-    streams: dict[str, Stream]
 
 
 def header_stamp_ns(raw: bytes | memoryview) -> int | None:
@@ -415,8 +394,6 @@ def _convert_sequential(
     registry: ConvertedRegistry,
     result: ConversionResult,
 ) -> None:
-    from lerobot_recorder.report import write_report  # matplotlib is only loaded when converting
-
     writer: DatasetWriter | None = None
     try:
         for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
@@ -494,8 +471,6 @@ def _convert_parallel(
     registry: ConvertedRegistry,
     result: ConversionResult,
 ) -> None:
-    from lerobot_recorder.report import write_report
-
     if video is None:  # the workers encode as the dataset's own videos are (what appending one process does)
         if (root / "meta" / "info.json").is_file():
             with DatasetWriter.append(root) as writer:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lerobot_recorder.streams import EpisodeReport
 from lerobot_recorder.sync import NS
-
-if TYPE_CHECKING:
-    from lerobot_recorder.convert import EpisodeReport
 
 
 def latency_ms(stream) -> np.ndarray:

@@ -56,9 +56,6 @@ from lerobot_training.train_log import TrainLogger
 
 logger = logging.getLogger(__name__)
 
-# The suite's topic ↔ feature mapping inside a dataset, and its copy next to a checkpoint's config.json
-# (the policy node compares the two before deploying).
-
 
 class TrainingError(ValueError):
     """The run cannot start as configured (missing dataset, occupied output directory, nothing to resume)."""

@@ -15,8 +15,6 @@ import numpy as np
 
 from lerobot_drivers.sim.scene import JOINT_NAMES, SimArm, cube_grasp_yaw
 
-ARM_JOINTS = JOINT_NAMES[:5]  # the gripper is commanded directly, not through IK
-
 
 class Phase(enum.Enum):
     APPROACH = "approach"
