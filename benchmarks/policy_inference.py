@@ -60,6 +60,8 @@ def timed(function: Callable[[], object], repeats: int, device: str) -> list[flo
 
 
 def run(name: str, policy_type: str, options: dict, repeats: int, device: str) -> None:
+    # No ImageNet download (offline machines): the backbone's initial weights do not change its speed.
+    options = {"pretrained_backbone_weights": None, **options}
     config = make_policy_config(policy_type, device=device, **options)
     policy = make_policy(config, FEATURES).eval()
     preprocessor, postprocessor = make_pre_post_processors(config, unit_stats())

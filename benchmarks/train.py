@@ -86,7 +86,8 @@ def main() -> None:
             f"dataset: {args.episodes}×{args.episode_length} frames {WIDTH}×{HEIGHT} written in "
             f"{time.perf_counter() - started:.1f} s"
         )
-        config = make_policy_config("act", device=args.device)
+        # No ImageNet download (offline machines): the backbone's initial weights do not change its speed.
+        config = make_policy_config("act", device=args.device, pretrained_backbone_weights=None)
         device = torch.device(config.device)
         dataset = LeRobotTorchDataset(root, delta_timestamps=delta_timestamps_for(config, ["action"], FPS))
         torch.manual_seed(0)

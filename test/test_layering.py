@@ -115,3 +115,44 @@ def test_nothing_imports_the_bringup():
         if "lerobot_bringup" in imported_top_level_names(path)
     ]
     assert not violations, "layering broken (see DESIGN.md):\n" + "\n".join(violations)
+
+
+def module_imports(path: Path, module: str) -> set[str]:
+    """The suite modules ``path`` imports anywhere in it (function-level and TYPE_CHECKING imports too)."""
+    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package level - 1 above this module's own
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return {n for n in names if n.split(".")[0] in SUITE}
+
+
+def test_no_module_imports_itself_through_others():
+    """Import circles make a module's meaning depend on import order: each fact has one home, imported."""
+    modules = {}
+    for package in PYTHON_PACKAGES:
+        for path in sorted((SRC / package / package).rglob("*.py")):
+            parts = path.relative_to(SRC / package).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {m: {n for n in module_imports(p, m) if n in modules and n != m} for m, p in modules.items()}
+    for module in graph:  # a package's __init__ importing its own modules is not a circle through them
+        graph[module] = {n for n in graph[module] if not module.startswith(n + ".")}
+    cycles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in graph[module]:
+            if target == path[0]:
+                cycles.append(" → ".join([*path, target]))
+            elif target not in path and target > path[0]:  # each cycle once, from its smallest module
+                visit(target, [*path, target])
+
+    for module in sorted(graph):
+        visit(module, [module])
+    assert not cycles, "import circles:\n" + "\n".join(cycles)

@@ -154,8 +154,9 @@ def load_weights(policy: Policy, path: str | Path, built_from: str = "its config
         tensors = load_file(str(path))
     except (OSError, SafetensorError) as err:
         raise CheckpointError(f"cannot read weights {path}: {err}") from err
+    _fill_alternate_weights(policy, tensors, path)
     expected = policy.state_dict()
-    # A tied weight (π₀'s lm_head is its token embedding) is stored once; loading one name fills the others.
+    # A weight shared by several names (tied) is stored once; loading one name fills the others.
     stored_elsewhere = {
         name for names in _tied_groups(expected) if any(n in tensors for n in names) for name in names
     }
@@ -180,6 +181,28 @@ def load_weights(policy: Policy, path: str | Path, built_from: str = "its config
             + ". The weights come from another policy, configuration or dataset (feature shapes)."
         )
     policy.load_state_dict(tensors, strict=not stored_elsewhere.difference(tensors))
+
+
+def _fill_alternate_weights(policy: Policy, tensors: dict[str, Tensor], path: Path) -> None:
+    """Apply the policy's ``alternate_weights`` ({name: the file's name to take it from when the file lacks
+    it}) to the file's ``tensors``, in place. π₀'s lm_head and token embedding were one tied weight in older
+    files (stored once); lerobot 0.6.1 stores them apart, and its fine-tuning changes the embedding only: a
+    file with both keeps both as they are, and a difference is reported."""
+    alternates: Mapping[str, str] = getattr(policy, "alternate_weights", {})
+    for name, source in alternates.items():
+        if name in tensors and source in tensors and name < source:  # each pair once
+            first, second = tensors[name], tensors[source]
+            if first.shape == second.shape and not torch.equal(first, second):
+                logger.warning(
+                    "%s holds different %s and %s (as after fine-tuning in lerobot, which trains the token "
+                    "embedding but never the unused lm_head): both are loaded as the file holds them",
+                    path,
+                    name,
+                    source,
+                )
+        elif name not in tensors and source in tensors:
+            logger.info("%s lacks %s (a tied weight stored once): it takes %s", path, name, source)
+            tensors[name] = tensors[source].clone()
 
 
 def _tied_groups(state: Mapping[str, Tensor]) -> list[list[str]]:

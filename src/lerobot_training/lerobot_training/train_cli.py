@@ -28,6 +28,7 @@ from lerobot_training.normalization import StatsError
 from lerobot_training.options import OptionError, coerce, load_config_file, merge, nest, parse_dotted_args
 from lerobot_training.policies import POLICY_TYPES
 from lerobot_training.policies.base import ConfigError
+from lerobot_training.policies.vision import BackboneWeightsError
 from lerobot_training.processor import ProcessorError
 from lerobot_training.train import TrainingError, train
 from lerobot_training.train_config import TrainConfig
@@ -43,6 +44,7 @@ INPUT_ERRORS = (
     TrainingError,
     DatasetError,
     ProcessorError,
+    BackboneWeightsError,
 )
 
 HELP = f"""usage: {PROG} --policy.type={{{",".join(POLICY_TYPES)}}} --dataset.root=DIR --output_dir=DIR
@@ -55,6 +57,10 @@ Options (lerobot names; also from a JSON/YAML file with --config PATH, command l
   (and .brightness=[0.8,1.2], .contrast, .saturation, .hue, .sharpness, .max_num_transforms, .random_order)
   --policy.type, --policy.<any key of that policy's config.json>
   (e.g. --policy.chunk_size=50, --policy.device=cpu)
+  act and diffusion start from lerobot's default ImageNet ResNet-18 backbone
+  (--policy.pretrained_backbone_weights=ResNet18_Weights.IMAGENET1K_V1, downloaded once by torchvision
+  into $TORCH_HOME/hub/checkpoints/); offline, copy it there, or start from a random backbone with
+  --policy.pretrained_backbone_weights=null
   --output_dir, --job_name, --seed, --steps, --batch_size (per process), --num_workers, --log_freq,
   --save_freq, --save_checkpoint, --use_amp (CUDA only), --grad_clip_norm
   (a policy with its own preset, e.g. pi0, clips at --policy.optimizer_grad_clip_norm instead)

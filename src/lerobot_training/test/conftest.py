@@ -88,8 +88,10 @@ def dataset_stats(features: dict[str, dict[str, Any]], seed: int = 0) -> dict[st
 
 
 def tiny_act_options(**overrides: Any) -> dict[str, Any]:
-    """ACT small enough to train in seconds on a CPU (the ResNet-18 backbone stays)."""
+    """ACT small enough to train in seconds on a CPU (the ResNet-18 backbone stays, randomly initialised:
+    these machines are offline and cannot download lerobot's default ImageNet weights)."""
     options = {
+        "pretrained_backbone_weights": None,
         "dim_model": 64,
         "n_heads": 4,
         "dim_feedforward": 128,
@@ -106,8 +108,10 @@ def tiny_act_options(**overrides: Any) -> dict[str, Any]:
 
 
 def tiny_diffusion_options(**overrides: Any) -> dict[str, Any]:
-    """Diffusion Policy small enough to train in seconds on a CPU (the ResNet-18 backbone stays)."""
+    """Diffusion Policy small enough to train in seconds on a CPU (the ResNet-18 backbone stays, randomly
+    initialised as in tiny_act_options)."""
     options = {
+        "pretrained_backbone_weights": None,
         "horizon": 8,
         "n_action_steps": 4,
         "down_dims": (32, 64),

@@ -26,6 +26,7 @@ from lerobot_training.train_cli import main as train_main
 
 # tiny_act_options of conftest, without the VAE (its latent sampling draws different noise per process).
 OPTIONS = {
+    "pretrained_backbone_weights": None,
     "dim_model": 64,
     "n_heads": 4,
     "dim_feedforward": 128,

@@ -156,14 +156,29 @@ def test_without_vae_there_are_no_vae_tensors(helpers):
     assert set(parts) == {"l1_loss"}
 
 
+def test_backbone_defaults_to_lerobots_imagenet_weights():
+    # lerobot 0.6.1's ACTConfig default (checked against the real lerobot in test/interop/), so that a
+    # config.json written by either side with the default means the same backbone.
+    assert make_policy_config("act").pretrained_backbone_weights == "ResNet18_Weights.IMAGENET1K_V1"
+
+
 def test_pretrained_backbone_weights_fail_clearly_offline(helpers, tmp_path, monkeypatch):
-    # An empty torch hub cache and an unreachable proxy: the real torchvision download path must fail, and
-    # say what to do.
+    # An empty torch hub cache and an unreachable proxy: the real torchvision download path of the default
+    # weights must fail, and say both ways out (no pretrained weights, or the file copied into the cache).
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
-    with pytest.raises(BackboneWeightsError, match="pretrained_backbone_weights=None"):
-        tiny_act(helpers, pretrained_backbone_weights="ResNet18_Weights.IMAGENET1K_V1")
+    options = helpers.tiny_act_options()
+    del options["pretrained_backbone_weights"]  # lerobot's default
+    with pytest.raises(BackboneWeightsError) as info:
+        make_policy(
+            make_policy_config("act", **options), helpers.dataset_features(cameras=helpers.TINY_CAMERAS)
+        )
+    message = str(info.value)
+    assert "'ResNet18_Weights.IMAGENET1K_V1'" in message
+    assert "--policy.pretrained_backbone_weights=null" in message
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in message
+    assert f"{tmp_path / 'hub' / 'checkpoints'}/" in message and "TORCH_HOME" in message
     with pytest.raises(ConfigError, match="not a torchvision weights name"):
         tiny_act(helpers, pretrained_backbone_weights="ResNet18_Weights.NOPE")
 

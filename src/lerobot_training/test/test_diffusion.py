@@ -193,6 +193,15 @@ def test_horizon16_preset_matches_older_lerobot_checkpoints(helpers):
     assert state_dict["diffusion.unet.down_modules.0.0.cond_encoder.1.weight"].shape == (1024, cond_dim)
 
 
+def test_backbone_defaults_to_lerobots_imagenet_weights_except_with_group_norm():
+    # lerobot 0.6.1's default (see test_act.py); group norm cannot use them, so the horizon-16 preset (group
+    # norm, as older lerobot releases) has none, and asking for both is an error that says what to change.
+    assert make_policy_config("diffusion").pretrained_backbone_weights == "ResNet18_Weights.IMAGENET1K_V1"
+    assert DiffusionConfig.horizon16().pretrained_backbone_weights is None
+    with pytest.raises(ConfigError, match="set pretrained_backbone_weights=null or use_group_norm=false"):
+        make_policy_config("diffusion", use_group_norm=True)
+
+
 def test_horizon16_preset_trains_and_crops(helpers):
     options = helpers.tiny_diffusion_options(horizon=16, n_action_steps=8, crop_shape=(12, 12))
     config = DiffusionConfig.horizon16(**options)

@@ -17,8 +17,9 @@ from lerobot_training.policies.base import resolve_device
 
 
 def build_on_meta(policy_type: str, features: dict) -> torch.nn.Module:
-    # Full-size models (52 M and 263 M parameters) on the meta device: real modules and shapes, no memory.
-    config = make_policy_config(policy_type)
+    # Full-size models (52 M and 263 M parameters) on the meta device: real modules and shapes, no memory
+    # (and no ImageNet download: the weights do not change names or shapes).
+    config = make_policy_config(policy_type, pretrained_backbone_weights=None)
     fit_features_to_dataset(config, features)
     with torch.device("meta"):
         return get_policy_type(policy_type).policy_class(config)
@@ -53,7 +54,10 @@ def test_reference_sizes_match_the_published_figures(helpers):
 @pytest.mark.parametrize("policy_type", ["act", "diffusion"])
 def test_default_config_json_equals_lerobot(helpers, policy_type):
     reference = json.loads((helpers.REFERENCE_DIR / f"{policy_type}.config.json").read_text())
-    config = make_policy_config(policy_type)
+    # The reference was written with pretrained_backbone_weights=null; lerobot's default (ImageNet
+    # weights) is checked against the real lerobot in test/interop/test_checkpoints.py and in test_act.py.
+    assert reference["pretrained_backbone_weights"] is None
+    config = make_policy_config(policy_type, pretrained_backbone_weights=None)
     fit_features_to_dataset(config, helpers.dataset_features())
     ours = config.to_dict()
     # The one machine-dependent field: `device` is the best device of the machine writing the file (lerobot

@@ -115,6 +115,29 @@ def test_bad_input_exits_2_with_a_clear_message(
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_default_backbone_offline_exits_2_saying_what_to_do(
+    helpers, learnable_dataset, tmp_path, capsys, monkeypatch
+):
+    # lerobot's default ImageNet backbone, an empty torch hub cache, no network: a clear error, no traceback.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    args = helpers.act_train_args(learnable_dataset, tmp_path / "run", steps=2)
+    args = [arg for arg in args if not arg.startswith("--policy.pretrained_backbone_weights=")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lerobot-ros-train: error: could not download the pretrained backbone weights")
+    assert "--policy.pretrained_backbone_weights=null" in err and "TORCH_HOME" in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_help_says_which_backbone_weights_and_how_to_do_without(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--policy.pretrained_backbone_weights=ResNet18_Weights.IMAGENET1K_V1" in out
+    assert "--policy.pretrained_backbone_weights=null" in out and "$TORCH_HOME" in out
+
+
 def test_output_dir_of_a_previous_run_needs_resume(trained_act, helpers, learnable_dataset, capsys):
     assert main(helpers.act_train_args(learnable_dataset, trained_act, steps=2)) == 2
     assert "already holds a run; pass --resume=true" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.error import URLError
 
@@ -9,6 +10,9 @@ import torch
 import torchvision
 
 from lerobot_training.policies.base import ConfigError
+
+# lerobot's default for ACT and Diffusion Policy: ResNet-18 trained on ImageNet (torchvision downloads it).
+DEFAULT_BACKBONE_WEIGHTS = "ResNet18_Weights.IMAGENET1K_V1"
 
 
 class BackboneWeightsError(RuntimeError):
@@ -33,8 +37,13 @@ def build_resnet(name: str, weights: str | None, **kwargs: Any) -> torchvision.m
     try:
         return constructor(weights=weights_enum, **kwargs)
     except (URLError, OSError) as err:
+        # The usual cause is a machine without network access: say both ways out, in the CLI's words too.
+        cache = Path(torch.hub.get_dir()) / "checkpoints"
+        default = " (lerobot's default)" if weights == DEFAULT_BACKBONE_WEIGHTS else ""
         raise BackboneWeightsError(
-            f"could not get the torchvision weights {weights!r} ({err}). Without network access, copy "
-            f"{weights_enum.url.rsplit('/', 1)[-1]} into {torch.hub.get_dir()}/checkpoints/, or set "
-            "pretrained_backbone_weights=None to start from a randomly initialised backbone."
+            f"could not download the pretrained backbone weights {weights!r}{default} from "
+            f"{weights_enum.url}: {err}. Either start from a randomly initialised backbone: set "
+            "pretrained_backbone_weights to null (--policy.pretrained_backbone_weights=null, or "
+            "pretrained_backbone_weights: null in a --config file); or download that file on a machine with "
+            f"network access and copy it into {cache}/ (the torch hub cache; TORCH_HOME moves it)."
         ) from err

@@ -10,6 +10,7 @@ import torch
 
 from lerobot_training.normalization import NormalizationMode
 from lerobot_training.policies.base import ConfigError, PolicyConfig
+from lerobot_training.policies.vision import DEFAULT_BACKBONE_WEIGHTS
 
 FEEDFORWARD_ACTIVATIONS = ("relu", "gelu", "glu")
 
@@ -36,10 +37,11 @@ class ACTConfig(PolicyConfig):
             "ACTION": NormalizationMode.MEAN_STD,
         }
     )
-    # Backbone. lerobot's reference file records no pretrained weights; "ResNet18_Weights.IMAGENET1K_V1"
-    # selects ImageNet weights (downloaded by torchvision).
+    # Backbone. lerobot's default: ImageNet weights, which torchvision downloads once into $TORCH_HOME (a
+    # config written by either side then means the same). None: a randomly initialised backbone, nothing to
+    # download. Loading a checkpoint never downloads them: its file holds the backbone's weights.
     vision_backbone: str = "resnet18"
-    pretrained_backbone_weights: str | None = None
+    pretrained_backbone_weights: str | None = DEFAULT_BACKBONE_WEIGHTS
     replace_final_stride_with_dilation: bool = False
     # Transformer.
     pre_norm: bool = False

@@ -13,6 +13,7 @@ from diffusers.optimization import get_scheduler
 from lerobot_training.features import FeatureError
 from lerobot_training.normalization import NormalizationMode
 from lerobot_training.policies.base import ConfigError, PolicyConfig
+from lerobot_training.policies.vision import DEFAULT_BACKBONE_WEIGHTS
 
 PREDICTION_TYPES = ("epsilon", "sample")
 NOISE_SCHEDULERS = ("DDPM", "DDIM")
@@ -48,7 +49,8 @@ class DiffusionConfig(PolicyConfig):
     crop_ratio: float = 1.0  # with resize_shape: crop_shape = resize_shape · crop_ratio
     crop_shape: tuple[int, int] | None = None
     crop_is_random: bool = True
-    pretrained_backbone_weights: str | None = None
+    # lerobot's default, as for ACT: ImageNet weights downloaded by torchvision; None: random initialisation.
+    pretrained_backbone_weights: str | None = DEFAULT_BACKBONE_WEIGHTS
     use_group_norm: bool = False
     spatial_softmax_num_keypoints: int = 32
     use_separate_rgb_encoder_per_camera: bool = True
@@ -85,11 +87,12 @@ class DiffusionConfig(PolicyConfig):
     @classmethod
     def horizon16(cls, **overrides: Any) -> DiffusionConfig:
         """The preset of lerobot ≤ 0.3 and of most published checkpoints (e.g. PushT): horizon 16, 8 executed
-        actions, 84×84 random crop, group norm in a ResNet shared by all cameras."""
+        actions, 84×84 random crop, group norm in a randomly initialised ResNet shared by all cameras."""
         preset: dict[str, Any] = {
             "horizon": 16,
             "n_action_steps": 8,
             "crop_shape": (84, 84),
+            "pretrained_backbone_weights": None,  # group norm and ImageNet's batch-norm weights do not mix
             "use_group_norm": True,
             "use_separate_rgb_encoder_per_camera": False,
         }
@@ -133,8 +136,9 @@ class DiffusionConfig(PolicyConfig):
             )
         if self.use_group_norm and self.pretrained_backbone_weights is not None:
             raise ConfigError(
-                "use_group_norm replaces the backbone's batch norms, which would spoil pretrained weights: "
-                "set pretrained_backbone_weights=None or use_group_norm=False"
+                "use_group_norm replaces the backbone's batch norms, which would spoil the pretrained "
+                f"weights {self.pretrained_backbone_weights!r} (lerobot's default): set "
+                "pretrained_backbone_weights=null or use_group_norm=false"
             )
 
     def validate_features(self) -> None:

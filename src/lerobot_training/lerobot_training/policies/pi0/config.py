@@ -40,20 +40,26 @@ class SiglipSize:
 
 
 # The real sizes (PaliGemma 3B's Gemma 2B, π₀'s Gemma-300M expert) and tiny ones that run on a CPU in tests.
-# Expert and backbone share attention layer by layer: same depth, heads, KV heads and head_dim.
+# Expert and backbone share attention layer by layer: same depth, heads, KV heads and head_dim. The tiny ones
+# keep 8 heads: lerobot's joint attention reshapes to 8 heads whatever the variant, so a tiny model with fewer
+# would not train in lerobot (the interoperability tests run lerobot's code at these sizes).
 GEMMA_VARIANTS: dict[str, GemmaSize] = {
     "gemma_2b": GemmaSize(2048, 18, 16384, 8, 1, 256),
     "gemma_300m": GemmaSize(1024, 18, 4096, 8, 1, 256),
-    "dummy": GemmaSize(64, 2, 128, 4, 1, 16),
-    "dummy_expert": GemmaSize(32, 2, 64, 4, 1, 16),
+    "dummy": GemmaSize(64, 2, 128, 8, 1, 8),
+    "dummy_expert": GemmaSize(32, 2, 64, 8, 1, 8),
 }
-# The vision tower and vocabulary follow the backbone variant: So400m/14 with PaliGemma's vocabulary for the
-# real model, a 2-layer SigLIP and a 1024-token vocabulary for the dummy one.
+# The vision tower, vocabulary and image projection follow the backbone variant. lerobot builds every real
+# backbone (gemma_2b, gemma_300m) with So400m/14, PaliGemma's vocabulary and a 2048-wide image projection;
+# the dummy one has a 2-layer SigLIP, a 1024-token vocabulary and a projection as wide as its Gemma.
+SO400M = SiglipSize(1152, 27, 4304, 16, 14)
 SIGLIP_FOR_BACKBONE: dict[str, SiglipSize] = {
-    "gemma_2b": SiglipSize(1152, 27, 4304, 16, 14),
+    "gemma_2b": SO400M,
+    "gemma_300m": SO400M,
     "dummy": SiglipSize(32, 2, 64, 2, 14),
 }
-VOCAB_FOR_BACKBONE: dict[str, int] = {"gemma_2b": 257152, "dummy": 1024}
+VOCAB_FOR_BACKBONE: dict[str, int] = {"gemma_2b": 257152, "gemma_300m": 257152, "dummy": 1024}
+IMAGE_PROJECTION_FOR_BACKBONE: dict[str, int] = {"gemma_2b": 2048, "gemma_300m": 2048, "dummy": 64}
 BACKBONE_VARIANTS = tuple(SIGLIP_FOR_BACKBONE)
 
 
@@ -184,6 +190,12 @@ class PI0Config(PolicyConfig):
     @property
     def vocab_size(self) -> int:
         return VOCAB_FOR_BACKBONE[self.paligemma_variant]
+
+    @property
+    def image_projection_dim(self) -> int:
+        """Width of the image tokens; lerobot's gemma_300m backbone gets 2048, wider than its Gemma (1024),
+        so that variant builds (its checkpoints load) but cannot run, in lerobot as here."""
+        return IMAGE_PROJECTION_FOR_BACKBONE[self.paligemma_variant]
 
     # -- Real-Time Chunking ---------------------------------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 OBS_LANGUAGE_TOKENS = "observation.language.tokens"
 OBS_LANGUAGE_ATTENTION_MASK = "observation.language.attention_mask"
+LM_HEAD = "model.paligemma_with_expert.paligemma.lm_head.weight"
+EMBED_TOKENS = "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"
 
 # Per layer, the keys and values (B, kv_heads, L, head_dim) of the tokens already run (the prefix).
 KVCache = list[tuple[Tensor, Tensor]]
@@ -55,11 +57,13 @@ def paligemma_config(config: PI0Config) -> PaliGemmaConfig:
             "image_size": config.image_resolution[0],
             "vision_use_head": False,
         },
-        text_config=gemma_config(config.backbone_size, config.vocab_size, tie_embeddings=True).to_dict(),
+        # Untied, as lerobot 0.6.1 builds it: its files hold lm_head and embed_tokens as two tensors, and
+        # fine-tuning changes embed_tokens only (lm_head is never read).
+        text_config=gemma_config(config.backbone_size, config.vocab_size, tie_embeddings=False).to_dict(),
         vocab_size=config.vocab_size,
-        projection_dim=backbone.width,
+        projection_dim=config.image_projection_dim,
         hidden_size=backbone.width,
-        tie_word_embeddings=True,
+        tie_word_embeddings=False,
     )
 
 
@@ -154,6 +158,10 @@ class PaliGemmaWithExpert(nn.Module):
         # The expert reads embeddings made by π₀'s projections, never tokens (lerobot drops it too).
         self.gemma_expert.model.embed_tokens = None
         self.gradient_checkpointing = config.gradient_checkpointing
+        if (
+            self.paligemma.lm_head.weight is self.backbone.embed_tokens.weight
+        ):  # a transformers that ties anyway
+            raise RuntimeError("PaliGemma's lm_head must not share the token embedding (lerobot's layout)")
         self.freeze_unused()
 
     @property
@@ -169,15 +177,35 @@ class PaliGemmaWithExpert(nn.Module):
         features = self.paligemma.model.vision_tower(pixels)
         return self.paligemma.model.multi_modal_projector(features)
 
+    def keep_float32(self) -> list[nn.Module]:
+        """The modules lerobot keeps in float32 when π₀ runs in bfloat16: the vision tower, the image
+        projection and every RMSNorm (a Gemma's layer norms and final norm)."""
+        from transformers.models.gemma.modeling_gemma import GemmaRMSNorm
+
+        model = self.paligemma.model
+        norms = [module for module in self.modules() if isinstance(module, GemmaRMSNorm)]
+        return [model.vision_tower, model.multi_modal_projector, *norms]
+
+    def to_mixed_bfloat16(self) -> None:
+        """bfloat16 for the Gemma layers and embeddings, float32 for what ``keep_float32`` names."""
+        self.to(torch.bfloat16)
+        for module in self.keep_float32():
+            module.to(torch.float32)
+
+    @staticmethod
+    def compute_dtype(stack: GemmaModel) -> torch.dtype:
+        """The dtype a Gemma stack's layers compute in (its norms may be float32 while its layers are not)."""
+        return stack.layers[0].self_attn.q_proj.weight.dtype
+
     def embed_language(self, tokens: Tensor) -> Tensor:
         """Token ids → embeddings, scaled by sqrt(width) inside Gemma's embedding module."""
         return self.backbone.embed_tokens(tokens)
 
     def unused_parameter_names(self) -> list[str]:
         """Parameters that never influence π₀'s actions, hence never get a gradient: the backbone's output is
-        not read (only its keys/values), so its last layer's queries, o_proj, MLP and final norm are dead; the
-        expert's lm_head exists only because lerobot's files hold it. Frozen, so that DDP and optimizers see
-        only parameters that learn."""
+        not read (only its keys/values), so its last layer's queries, o_proj, MLP and final norm are
+        dead; both lm_heads exist only because lerobot's files hold them. Frozen, so that DDP and optimizers
+        see only parameters that learn."""
         last = f"paligemma.model.language_model.layers.{len(self.backbone.layers) - 1}"
         dead = (
             f"{last}.self_attn.q_proj.",
@@ -185,6 +213,7 @@ class PaliGemmaWithExpert(nn.Module):
             f"{last}.post_attention_layernorm.",
             f"{last}.mlp.",
             "paligemma.model.language_model.norm.",
+            "paligemma.lm_head.",
             "gemma_expert.lm_head.",
         )
         return [name for name, _ in self.named_parameters() if name.startswith(dead)]
@@ -210,6 +239,11 @@ class PaliGemmaWithExpert(nn.Module):
         Returns the expert's final-normed hidden states (None without a suffix) and, with ``use_cache``,
         the new tokens' keys/values per layer.
         """
+        # Each stream computes in its layers' dtype (bfloat16 with float32 norms in mixed precision).
+        if prefix is not None:
+            prefix = prefix.to(self.compute_dtype(self.backbone))
+        if suffix is not None:
+            suffix = suffix.to(self.compute_dtype(self.expert))
         reference = prefix if prefix is not None else suffix
         bias = torch.zeros(attention_mask.shape, dtype=reference.dtype, device=reference.device)
         bias = bias.masked_fill(~attention_mask, torch.finfo(reference.dtype).min)[:, None]
@@ -308,6 +342,7 @@ class PI0Model(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the state/action/time projections (float32 also in lerobot's bfloat16 mode)."""
         return self.action_in_proj.weight.dtype
 
     # -- embeddings -----------------------------------------------------------------------------------------
@@ -324,7 +359,14 @@ class PI0Model(nn.Module):
         self, image_embeds: Tensor, image_pads: Tensor, tokens: Tensor, token_masks: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """[images | language]: embeddings, validity, block starts (all False: one bidirectional block)."""
-        vocab = self.paligemma_with_expert.backbone.embed_tokens.num_embeddings
+        backbone = self.paligemma_with_expert.backbone
+        if image_embeds.shape[-1] != backbone.config.hidden_size:
+            raise FeatureError(
+                f"the image projection gives {image_embeds.shape[-1]}-wide tokens but the Gemma backbone is "
+                f"{backbone.config.hidden_size} wide: paligemma_variant={self.config.paligemma_variant} "
+                "builds (as in lerobot 0.6.1, so its files load) but cannot run; use gemma_2b"
+            )
+        vocab = backbone.embed_tokens.num_embeddings
         if tokens.numel() and int(tokens.max()) >= vocab:
             raise FeatureError(
                 f"language token id {int(tokens.max())} is outside the model's vocabulary ({vocab}): the "
@@ -384,7 +426,7 @@ class PI0Model(nn.Module):
 
     # -- velocity -------------------------------------------------------------------------------------------
     def _velocity_from(self, expert_out: Tensor) -> Tensor:
-        return self.action_out_proj(expert_out[:, -self.config.chunk_size :]).float()
+        return self.action_out_proj(expert_out[:, -self.config.chunk_size :].to(self.dtype)).float()
 
     def _full_velocity(
         self,
@@ -473,13 +515,17 @@ class PI0Policy(Policy):
     """π₀ on preprocessed batches: cameras in [0, 1], normalized state/action, tokenized task text."""
 
     config_class = PI0Config
+    # Files from when PaliGemma's lm_head and token embedding were tied hold one of them: a file lacking one
+    # gives it the other's tensor (lerobot fills embed_tokens from lm_head the same way).
+    alternate_weights: ClassVar[dict[str, str]] = {EMBED_TOKENS: LM_HEAD, LM_HEAD: EMBED_TOKENS}
 
     def __init__(self, config: PI0Config) -> None:
         super().__init__(config)
         self.config: PI0Config = config
         self.model = PI0Model(config)
         if config.dtype == "bfloat16":
-            self.model.to(torch.bfloat16)
+            # lerobot's mixed precision: the projections of PI0Model stay float32 as well.
+            self.model.paligemma_with_expert.to_mixed_bfloat16()
         self._freeze()
         if config.use_peft:
             from lerobot_training.policies.pi0.lora import apply_lora

@@ -78,11 +78,15 @@ class TokenizerStep:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
+            # lerobot's files name PaliGemma's tokenizer by Hub id; $LEROBOT_PI0_TOKENIZER is a local copy.
+            name = self.tokenizer_name
+            if name == DEFAULT_TOKENIZER and os.environ.get(TOKENIZER_ENV):
+                name = os.environ[TOKENIZER_ENV]
             try:
-                self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_name)
+                self._tokenizer = AutoTokenizer.from_pretrained(name)
             except (OSError, ValueError) as err:
                 raise ProcessorError(
-                    f"cannot load the π₀ tokenizer {self.tokenizer_name!r} ({err}). Without network access, "
+                    f"cannot load the π₀ tokenizer {name!r} ({err}). Without network access, "
                     f"copy PaliGemma's tokenizer files ({DEFAULT_TOKENIZER}) into a directory and set "
                     f"{TOKENIZER_ENV} to it, or fix tokenizer_name in policy_preprocessor.json."
                 ) from err
@@ -132,8 +136,42 @@ class TokenizerStep:
         )
 
 
+class RelativeActionsStep:
+    """lerobot 0.6's relative-action step (actions relative to the state, ``use_relative_actions``), which its
+    π₀ processor files always list. Only the disabled step is supported: it passes the batch through."""
+
+    registry_name = "relative_actions_processor"
+
+    def __init__(self, enabled: bool = False, config: Mapping[str, Any] | None = None) -> None:
+        if enabled:
+            raise ProcessorError(
+                f"{self.registry_name} is enabled (use_relative_actions): relative actions are not supported "
+                "by this package yet"
+            )
+        self.config = dict(config or {"enabled": False})
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return batch
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], state: Mapping[str, Tensor]) -> RelativeActionsStep:
+        return cls(bool(config.get("enabled", False)), config)
+
+
+class AbsoluteActionsStep(RelativeActionsStep):
+    """The postprocessor's counterpart of ``RelativeActionsStep``; likewise only disabled."""
+
+    registry_name = "absolute_actions_processor"
+
+
 # Saved pipelines name these steps; register them so PolicyProcessor.load can rebuild a π₀ preprocessor.
-for _step in (NewLineStep, TokenizerStep):
+for _step in (NewLineStep, TokenizerStep, RelativeActionsStep, AbsoluteActionsStep):
     STEP_TYPES.setdefault(_step.registry_name, _step)
 
 
