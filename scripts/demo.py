@@ -30,9 +30,9 @@ from rclpy.parameter import Parameter
 from lerobot_bringup.graph import load_graph
 from lerobot_bringup.ros.run import create_nodes, start_nodes, stop_nodes
 from lerobot_bringup.ros.sim_eval import SimEvaluator
+from lerobot_common.config_files import find_config
 from lerobot_dataset import DatasetReader
 from lerobot_dataset.validate import has_errors, validate_dataset
-from lerobot_drivers.config_files import find_config
 from lerobot_drivers.ros.expert_node import ExpertNode
 from lerobot_recorder.convert import REPORTS_DIR, convert_bags
 from lerobot_training.train import train

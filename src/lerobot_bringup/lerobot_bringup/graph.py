@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from lerobot_drivers.config_files import config_dirs
+from lerobot_common.config_files import config_dirs
 from lerobot_policy_node.outputs import OUTPUTS
 
 START_MODES = ("plain", "start", "lifecycle")

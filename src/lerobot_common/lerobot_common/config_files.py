@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-# src/lerobot_drivers/lerobot_drivers/config_files.py → the repository root holds config/ (colcon's symlink
+# src/lerobot_common/lerobot_common/config_files.py → the repository root holds config/ (colcon's symlink
 # install links the package folder back here, so resolve() finds it from build/ too).
 _SOURCE_CONFIG = Path(__file__).resolve().parents[3] / "config"
 

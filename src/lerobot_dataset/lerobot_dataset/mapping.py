@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from lerobot_common.config_files import config_dirs
+
 JOINT_TYPES = (
     "sensor_msgs/msg/JointState",
     "std_msgs/msg/Float64MultiArray",
@@ -189,22 +191,14 @@ def parse_mapping(text: str, where: str = "mapping") -> Mapping:
     )
 
 
-def config_roots() -> list[Path]:
-    """Folders with the suite's config: the source tree's, then `share/lerobot/config` of each ROS prefix."""
-    roots = [Path(__file__).resolve().parents[3] / "config"]
-    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
-        roots.append(Path(prefix) / "share" / "lerobot" / "config")
-    return [root for root in roots if root.is_dir()]
-
-
 def load_mapping(name_or_path: str | os.PathLike[str]) -> Mapping:
     """Load a mapping from a YAML path, or by name from `config/mappings/<name>.yaml`."""
     path = Path(name_or_path)
     if not path.is_file() and path.suffix == "" and len(path.parts) == 1:
-        candidates = [root / "mappings" / f"{path}.yaml" for root in config_roots()]
+        candidates = [root / "mappings" / f"{path}.yaml" for root in config_dirs()]
         found = [c for c in candidates if c.is_file()]
         if not found:
-            known = sorted({p.stem for root in config_roots() for p in (root / "mappings").glob("*.yaml")})
+            known = sorted({p.stem for root in config_dirs() for p in (root / "mappings").glob("*.yaml")})
             raise MappingError(
                 f"no mapping named '{path}'; known: {', '.join(known) or 'none'} (or give a path)"
             )

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from lerobot_dataset.mapping import FeatureSource, Mapping, MappingError, config_roots
+from lerobot_common.config_files import config_dirs
+from lerobot_dataset.mapping import FeatureSource, Mapping, MappingError
 
 # Every servo model the drivers know (Feetech STS3215/3250, Dynamixel X series) has 4096 ticks per turn.
 RESOLUTION = 4096
@@ -215,7 +216,7 @@ class RobotJoints:
 def robot_dirs() -> list[Path]:
     """`$LEROBOT_ROS_ROBOTS_DIR`, then `robots/` of the suite's config (where the drivers look too)."""
     first = [Path(os.environ["LEROBOT_ROS_ROBOTS_DIR"])] if os.environ.get("LEROBOT_ROS_ROBOTS_DIR") else []
-    return first + [root / "robots" for root in config_roots()]
+    return first + [root / "robots" for root in config_dirs()]
 
 
 def load_robot_joints(name_or_path: str | None, where: str) -> RobotJoints:

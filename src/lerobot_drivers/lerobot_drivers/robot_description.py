@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from lerobot_drivers.config_files import config_dirs
+from lerobot_common.config_files import config_dirs
 from lerobot_drivers.motors.tables import MODELS
 from lerobot_drivers.units import NormMode
 

@@ -1,19 +1,16 @@
 """The simulated arm without ROS: model facts, commands, seeded layouts, success criteria, rendering."""
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from lerobot_drivers import config_files
+from lerobot_common import config_files
 from lerobot_drivers.robot_description import load_robot_description
 from lerobot_drivers.sim import gl
 from lerobot_drivers.sim.render import CameraRenderer
 from lerobot_drivers.sim.scene import (
-    DEFAULT_SCENE,
     JOINT_NAMES,
     OBJECT_STATE_NAMES,
     Layout,
@@ -47,19 +44,6 @@ def test_model_has_the_so101_joints_limits_and_cameras(sim):
             np.testing.assert_allclose(joint.limits, SO101_LIMITS[joint.name], atol=1e-6)
     cameras = {sim.model.camera(i).name for i in range(sim.model.ncam)}
     assert {"front", "wrist"} <= cameras
-
-
-def test_scene_is_found_in_the_source_tree_then_the_installed_share(tmp_path, monkeypatch):
-    checkout = Path(config_files.__file__).resolve().parents[3]
-    assert config_files.find_config(DEFAULT_SCENE) == checkout / "config" / DEFAULT_SCENE
-    installed = tmp_path / "prefix" / "share" / "lerobot" / "config" / "sim" / "scene.xml"
-    installed.parent.mkdir(parents=True)
-    installed.write_text("<mujoco/>")
-    monkeypatch.setattr(config_files, "_SOURCE_CONFIG", tmp_path / "no_checkout")
-    monkeypatch.setenv("AMENT_PREFIX_PATH", os.pathsep.join(str(tmp_path / p) for p in ("other", "prefix")))
-    assert config_files.find_config("sim/scene.xml") == installed
-    with pytest.raises(FileNotFoundError, match="AMENT_PREFIX_PATH"):
-        config_files.find_config("sim/missing.xml")
 
 
 def test_position_commands_are_followed(sim):

@@ -20,7 +20,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from lerobot_bringup.kinematics import UrdfModel
-from lerobot_drivers.config_files import find_config
+from lerobot_common.config_files import find_config
 from lerobot_drivers.ros.qos import STATE_QOS
 from lerobot_drivers.ros.run import parameters_help, run_node
 from lerobot_msgs.msg import ActionChunk

@@ -8,7 +8,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from lerobot_drivers.config_files import find_config
+from lerobot_common.config_files import find_config
 
 JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 DEFAULT_SCENE = "sim/so101_cube.xml"
