@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,15 @@ CAMERA_DTYPES = ("video", "image")
 CAMERA_NAMES = ["height", "width", "channels"]
 # Depth maps are stored losslessly as 12-bit grey video.
 DEPTH_MAX_VALUE = 4095
+# lerobot 0.6 dequantizes depth video on read (log scale over 0.01-10 m unless the info block says otherwise).
+# This linear quantizer (metres) reads code k back as k millimetres: the suite's stored values, unchanged.
+DEPTH_QUANTIZER_INFO: dict[str, Any] = {
+    "video.depth_min": 0.0,
+    "video.depth_max": DEPTH_MAX_VALUE / 1000,
+    "video.shift": 0.0,
+    "video.use_log": False,
+    "depth_unit": "mm",
+}
 
 
 def is_camera(feature: Mapping[str, Any]) -> bool:
@@ -35,12 +45,64 @@ def is_camera(feature: Mapping[str, Any]) -> bool:
     return feature["dtype"] in CAMERA_DTYPES
 
 
+# lerobot 0.6 marks depth videos with ``is_depth_map``; 0.4 wrote ``video.is_depth_map`` (0.6 still reads it).
+DEPTH_FLAG_KEYS = ("is_depth_map", "video.is_depth_map")
+
+
+def depth_flag(info: Mapping[str, Any]) -> bool | None:
+    """The depth marker of a video ``info`` block under either key; None when neither is present."""
+    flags = [info[key] for key in DEPTH_FLAG_KEYS if key in info]
+    return any(bool(flag) for flag in flags) if flags else None
+
+
 def is_depth(feature: Mapping[str, Any]) -> bool:
-    """True for a single-channel camera feature: a depth map."""
+    """True for a depth map: a camera marked so in its info (either key) or with a single channel."""
     if not is_camera(feature):
         return False
-    info = feature.get("info") or {}
-    return bool(info.get("video.is_depth_map", False)) or camera_shape(feature)[2] == 1
+    return bool(depth_flag(feature.get("info") or {})) or camera_shape(feature)[2] == 1
+
+
+@dataclass(frozen=True)
+class DepthQuantizer:
+    """How lerobot 0.6 maps depth in metres to the 12-bit codes of a depth video (``video.depth_*`` info)."""
+
+    depth_min: float
+    depth_max: float
+    shift: float
+    use_log: bool
+
+    @classmethod
+    def of(cls, feature: Mapping[str, Any]) -> DepthQuantizer | None:
+        """The quantizer of a depth video whose codes are not millimetres already; None for the suite's own
+        (identity) quantizer and for datasets that record none (the suite's before lerobot 0.6)."""
+        info = feature.get("info") or {}
+        if not is_depth(feature) or not any(f"video.{name}" in info for name in _QUANTIZER_FIELDS):
+            return None
+        quantizer = cls(
+            float(info.get("video.depth_min", _LEROBOT_DEPTH_DEFAULTS["depth_min"])),
+            float(info.get("video.depth_max", _LEROBOT_DEPTH_DEFAULTS["depth_max"])),
+            float(info.get("video.shift", _LEROBOT_DEPTH_DEFAULTS["shift"])),
+            bool(info.get("video.use_log", _LEROBOT_DEPTH_DEFAULTS["use_log"])),
+        )
+        identity = cls(*(DEPTH_QUANTIZER_INFO[f"video.{name}"] for name in _QUANTIZER_FIELDS))
+        return None if quantizer == identity else quantizer
+
+    def millimetres(self, codes: np.ndarray) -> np.ndarray:
+        """Codes (uint16, 0..4095) to depth in millimetres (uint16), as lerobot 0.6 dequantizes them."""
+        if self.use_log:
+            low, high = math.log(self.depth_min + self.shift), math.log(self.depth_max + self.shift)
+        else:
+            low, high = self.depth_min, self.depth_max
+        metres = codes.astype(np.float64) * ((high - low) / DEPTH_MAX_VALUE) + low
+        if self.use_log:
+            metres = np.exp(metres) - self.shift
+        metres = np.clip(metres, self.depth_min, self.depth_max)
+        return np.clip(np.rint(metres * 1000), 0, np.iinfo(np.uint16).max).astype(np.uint16)
+
+
+_QUANTIZER_FIELDS = ("depth_min", "depth_max", "shift", "use_log")
+# lerobot 0.6's defaults for a field its info block leaves out.
+_LEROBOT_DEPTH_DEFAULTS = {"depth_min": 0.01, "depth_max": 10.0, "shift": 3.5, "use_log": True}
 
 
 def camera_shape(feature: Mapping[str, Any]) -> tuple[int, int, int]:

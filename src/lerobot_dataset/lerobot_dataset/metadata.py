@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot_dataset.errors import DatasetFormatError
-from lerobot_dataset.features import CODEBASE_VERSION
+from lerobot_dataset.features import CODEBASE_VERSION, DEPTH_QUANTIZER_INFO
 from lerobot_dataset.paths import (
     DATA_PATH,
     EPISODES_DIR,
@@ -83,7 +83,8 @@ def new_info(
 def video_feature_info(
     height: int, width: int, channels: int, fps: int, config: VideoEncoderConfig, depth: bool
 ) -> dict[str, Any]:
-    """The ``info`` block of a video feature: stream description (0.4.x keys), encoder settings (0.6.x)."""
+    """The ``info`` block of a video feature: stream description (0.4.x keys), encoder settings (0.6.x) and,
+    for depth, the quantizer under which lerobot 0.6 reads the stored values unchanged."""
     return {
         "video.height": height,
         "video.width": width,
@@ -95,6 +96,7 @@ def video_feature_info(
         "has_audio": False,
         **config.info(),
         "is_depth_map": depth,
+        **(DEPTH_QUANTIZER_INFO if depth else {}),
     }
 
 

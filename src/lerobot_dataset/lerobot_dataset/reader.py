@@ -23,6 +23,7 @@ from lerobot_dataset.commit import recover_if_unlocked
 from lerobot_dataset.errors import DatasetFormatError
 from lerobot_dataset.features import (
     NUMERIC_DTYPES,
+    DepthQuantizer,
     camera_keys,
     camera_shape,
     image_keys,
@@ -95,6 +96,8 @@ class DatasetReader:
         self.video_keys = video_keys(self.features)
         self.image_keys = image_keys(self.features)
         self.camera_keys = camera_keys(self.features)
+        # Depth videos lerobot 0.6 quantized (log scale): decoded to millimetres as lerobot does.
+        self._depth_quantizers = {k: DepthQuantizer.of(self.features[k]) for k in self.video_keys}
         self.episodes: list[Episode] = read_episodes(self.root, self.video_keys)
         if len(self.episodes) != self.info["total_episodes"]:
             raise DatasetFormatError(
@@ -221,7 +224,9 @@ class DatasetReader:
         span = episode.videos[key]
         frame_indices = data.numeric["index"][rows] - episode.dataset_from_index
         timestamps = [span.from_timestamp + int(i) / self.fps for i in frame_indices]
-        return self._video(key, span.file).frames_at(timestamps)
+        frames = self._video(key, span.file).frames_at(timestamps)
+        quantizer = self._depth_quantizers.get(key)
+        return frames if quantizer is None else quantizer.millimetres(frames)
 
     # ------------------------------------------------------------------ frames
 

@@ -22,9 +22,11 @@ from lerobot_dataset.features import (
     CAMERA_DTYPES,
     CODEBASE_VERSION,
     DEFAULT_FEATURES,
+    DEPTH_FLAG_KEYS,
     NUMERIC_DTYPES,
     camera_shape,
     data_keys,
+    depth_flag,
     is_camera,
     video_keys,
 )
@@ -51,7 +53,6 @@ VIDEO_INFO_KEYS = (
     "video.width",
     "video.codec",
     "video.pix_fmt",
-    "video.is_depth_map",
     "video.fps",
     "video.channels",
     "has_audio",
@@ -193,7 +194,8 @@ class _Validator:
                     f"feature {name!r} must be dtype {default['dtype']} shape [1], it is "
                     f"{ft.get('dtype')} {ft.get('shape')}",
                 )
-        has_video = bool(video_keys(features)) if ok else False
+        # Decided on dtype alone: a video feature with a faulty info block is still a video feature.
+        has_video = any(isinstance(ft, dict) and ft.get("dtype") == "video" for ft in features.values())
         if has_video and not isinstance(info.get("video_path"), str):
             self.error(INFO_PATH, "video_path is null but the dataset has video features")
         if not has_video and info.get("video_path") is not None:
@@ -249,6 +251,12 @@ class _Validator:
         if missing:
             self.error(where, f"info lacks {_listed(missing)}")
             return False
+        if depth_flag(info) is None:
+            markers = " or ".join(DEPTH_FLAG_KEYS)
+            self.warning(where, f"info has no depth marker ({markers}); lerobot reads it as colour")
+        flags = {k: bool(info[k]) for k in DEPTH_FLAG_KEYS if k in info}
+        if len(set(flags.values())) > 1:
+            self.error(where, f"info holds contradicting depth markers {flags}")
         height, width, channels = camera_shape(ft)
         if (info["video.height"], info["video.width"]) != (height, width):
             self.error(where, f"info says {info['video.width']}x{info['video.height']} but shape is {shape}")

@@ -285,6 +285,8 @@ class VideoReader:
 
     # Continue decoding rather than seek when the next request is at most this many seconds ahead.
     _FORWARD_WINDOW_S = 0.5
+    # First step back when a seek overshoots the requested frame (doubled until it does not).
+    _SEEK_MARGIN_S = 0.1
 
     def __init__(self, path: Path, depth: bool = False, tolerance_s: float = 1e-4):
         self.path = path
@@ -316,11 +318,14 @@ class VideoReader:
         pending = sorted({float(t) for t in timestamps})
         found: dict[float, np.ndarray] = {}
         last = self._last
+        # How far before the request the last seek aimed; None when decoding continues without a seek.
+        seek_margin: float | None = None
         if last is not None and last[0] - self.tolerance_s <= pending[0] <= last[0] + self._FORWARD_WINDOW_S:
             if abs(last[0] - pending[0]) < self.tolerance_s:
                 found[pending.pop(0)] = _to_array(last[1], self.depth)
         else:
             self._seek(pending[0])
+            seek_margin = 0.0
         while pending:
             frame = next(self._frames, None)
             if frame is None:
@@ -331,6 +336,13 @@ class VideoReader:
                 )
             t = float(frame.pts * self._time_base)
             self._last = (t, frame)
+            if pending[0] < t - self.tolerance_s and seek_margin is not None and pending[0] > seek_margin:
+                # With B-frames (lerobot's HEVC depth videos) the container indexes keyframes by decode
+                # time, so a seek can land past the request: aim further back and decode forward from there.
+                seek_margin = max(2 * seek_margin, self._SEEK_MARGIN_S)
+                self._seek(max(pending[0] - seek_margin, 0.0))
+                continue
+            seek_margin = None
             if pending[0] < t - self.tolerance_s:
                 raise FrameTimestampError(
                     f"{self.path}: no frame within {self.tolerance_s} s of {pending[0]:.6f} s (the next "

@@ -31,6 +31,7 @@ from lerobot_dataset.features import (
     CAMERA_DTYPES,
     DEFAULT_FEATURES,
     NUMERIC_DTYPES,
+    DepthQuantizer,
     arrow_type,
     camera_shape,
     check_fps,
@@ -231,6 +232,14 @@ class DatasetWriter:
                 raise FeatureError(
                     f"{root} has features this writer cannot record ({', '.join(unsupported)}: dtype "
                     f"{info['features'][unsupported[0]]['dtype']}); add episodes to it with lerobot instead"
+                )
+            # This writer stores depth codes as millimetres; appending them under another quantizer would
+            # give the new episodes a different scale than the old ones.
+            quantized = [k for k, ft in info["features"].items() if DepthQuantizer.of(ft) is not None]
+            if quantized:
+                raise FeatureError(
+                    f"{root}: depth feature(s) {', '.join(quantized)} were quantized by lerobot 0.6 (log or "
+                    "scaled 12-bit codes), which this writer does not reproduce; add episodes with lerobot"
                 )
             video = video or _config_from_info(info["features"])
             for ft in info["features"].values():
