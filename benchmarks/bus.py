@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from lerobot_common.calibration import MotorCalibration
+from lerobot_common.robot_description import RobotDescription, load_robot_description
 from lerobot_drivers.arm import Arm, ArmConfig
-from lerobot_drivers.calibration import MotorCalibration
 from lerobot_drivers.emulator import emulate_arm
-from lerobot_drivers.robot_description import RobotDescription, load_robot_description
 
 ROBOTS = {"feetech": "so101_follower", "dynamixel": "koch_follower"}
 WIRE_SETTINGS = {"pty": None, "1 Mbaud wire": 1_000_000}

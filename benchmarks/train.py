@@ -26,7 +26,8 @@ from lerobot_dataset import DatasetWriter
 from lerobot_dataset.torch_dataset import LeRobotTorchDataset
 from lerobot_training.data import LoaderSettings, delta_timestamps_for, make_train_loader
 from lerobot_training.policies import make_policy, make_policy_config, make_pre_post_processors
-from lerobot_training.train import Precision, train_step
+from lerobot_training.run_state import Precision
+from lerobot_training.train import train_step
 
 HEIGHT, WIDTH, FPS = 240, 320, 30
 

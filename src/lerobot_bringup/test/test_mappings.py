@@ -10,8 +10,8 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
 from lerobot_bringup.graph import load_graph
+from lerobot_common.robot_description import load_robot_description
 from lerobot_dataset.mapping import load_mapping
-from lerobot_drivers.robot_description import load_robot_description
 from lerobot_policy_node.observation import check_mapping
 
 RECORD = {"record": "true", "teleop": "true"}

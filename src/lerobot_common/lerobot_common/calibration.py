@@ -44,6 +44,14 @@ def calibration_path(
     return (root or calibration_root()) / category / robot_type / f"{robot_id}.json"
 
 
+def resolve_calibration(reference: str, robot_type: str, *, category: str = "robots") -> Path:
+    """A calibration given as the path of its JSON, or as a robot id: lerobot's place for that id."""
+    path = Path(reference).expanduser()
+    if path.suffix == ".json" or os.sep in reference:
+        return path
+    return calibration_path(robot_type, reference, category=category)
+
+
 def load_calibration(path: Path) -> dict[str, MotorCalibration]:
     """Read a lerobot calibration JSON; the error says how to create a missing one."""
     try:
@@ -55,6 +63,10 @@ def load_calibration(path: Path) -> dict[str, MotorCalibration]:
         ) from err
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}): recalibrate or restore the file") from err
+    if not isinstance(raw, dict) or not all(isinstance(entry, dict) for entry in raw.values()):
+        raise ValueError(
+            f"{path} is not a lerobot calibration (motor name → its entry): recalibrate this arm"
+        )
     calibration = {}
     for motor, entry in raw.items():
         missing = [field for field in _FIELDS if field not in entry]

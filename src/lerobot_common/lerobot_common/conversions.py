@@ -1,9 +1,11 @@
-"""ROS messages → numpy feature values, without ROS.
+"""ROS messages ↔ numpy, without ROS: the one place where message fields meet arrays.
 
-The one place where message fields become feature values: the bag converter (messages deserialized by
-rosbags) and the policy node (rclpy messages) both call it. Both kinds of message have the same field
-names, so the functions only read attributes. ROS units are kept (radians, metres): converting is the
-caller's job.
+Reading: the bag converter (messages deserialized by rosbags), the policy node and the drivers' nodes (rclpy
+messages) all call it; both kinds of message have the same field names, so the functions only read
+attributes. Writing: `image_fields` gives the fields of an Image for an array, the drivers' nodes put them
+into their rclpy message. One encoding table for both ways, and images are always height × width × channels,
+as a dataset stores them: colour as RGB, depth with one channel. ROS units are kept (radians, metres):
+converting is the caller's job.
 """
 
 from __future__ import annotations
@@ -15,22 +17,29 @@ from typing import Any
 import numpy as np
 
 # encoding → (dtype, channels) for sensor_msgs/Image (REP 118 names as used by cameras and cv_bridge)
-IMAGE_ENCODINGS: dict[str, tuple[type, int]] = {
-    "rgb8": (np.uint8, 3),
-    "bgr8": (np.uint8, 3),
-    "rgba8": (np.uint8, 4),
-    "bgra8": (np.uint8, 4),
-    "mono8": (np.uint8, 1),
-    "8UC1": (np.uint8, 1),
-    "8UC3": (np.uint8, 3),
-    "mono16": (np.uint16, 1),
-    "16UC1": (np.uint16, 1),
-    "32FC1": (np.float32, 1),
+IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "rgb8": (np.dtype(np.uint8), 3),
+    "bgr8": (np.dtype(np.uint8), 3),
+    "rgba8": (np.dtype(np.uint8), 4),
+    "bgra8": (np.dtype(np.uint8), 4),
+    "mono8": (np.dtype(np.uint8), 1),
+    "8UC1": (np.dtype(np.uint8), 1),
+    "8UC3": (np.dtype(np.uint8), 3),
+    "mono16": (np.dtype(np.uint16), 1),
+    "16UC1": (np.dtype(np.uint16), 1),
+    "32FC1": (np.dtype(np.float32), 1),
+}
+# The encoding an array gets when none is named: colour is RGB (DESIGN.md), depth is 16UC1 millimetres.
+DEFAULT_ENCODINGS: dict[tuple[np.dtype, int], str] = {
+    (np.dtype(np.uint8), 3): "rgb8",
+    (np.dtype(np.uint8), 1): "mono8",
+    (np.dtype(np.uint16), 1): "16UC1",
+    (np.dtype(np.float32), 1): "32FC1",
 }
 
 
 class MessageError(ValueError):
-    """A message that cannot become the feature value the mapping asks for; the text says why."""
+    """A message that cannot become the values asked of it (a feature, a command); the text says why."""
 
 
 def stamp_ns(msg: Any) -> int | None:
@@ -51,6 +60,23 @@ def _reorder(names: Sequence[str], values: Sequence[float], joints: Sequence[str
     if len(values) < len(names):
         raise MessageError(f"{what} names {len(names)} joints but carries {len(values)} positions")
     return np.array([values[index[j]] for j in joints], dtype=np.float64)
+
+
+def joint_positions_by_name(msg: Any) -> dict[str, float]:
+    """A JointState's positions by joint name (topic_based_ros2_control's convention); maybe a subset."""
+    if len(msg.position) != len(msg.name):
+        raise MessageError(
+            f"JointState names {len(msg.name)} joints but carries {len(msg.position)} positions"
+        )
+    return dict(zip(msg.name, (float(p) for p in msg.position), strict=True))
+
+
+def joint_positions_in_order(msg: Any, joint_names: Sequence[str]) -> dict[str, float]:
+    """A Float64MultiArray's positions in joint order (forward_command_controller's convention); a wrong
+    length is an error."""
+    if len(msg.data) != len(joint_names):
+        raise MessageError(f"{len(msg.data)} values for {len(joint_names)} joints {list(joint_names)}")
+    return dict(zip(joint_names, (float(v) for v in msg.data), strict=True))
 
 
 def joint_values(msg: Any, msgtype: str, joints: Sequence[str]) -> np.ndarray:
@@ -89,7 +115,7 @@ def image_array(msg: Any, msgtype: str) -> np.ndarray:
             f"Image encoding {msg.encoding!r} is not supported; use one of {sorted(IMAGE_ENCODINGS)}"
         )
     dtype, channels = IMAGE_ENCODINGS[msg.encoding]
-    dtype = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
+    dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     data = np.frombuffer(
         bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data, dtype=np.uint8
@@ -107,3 +133,31 @@ def image_array(msg: Any, msgtype: str) -> np.ndarray:
     elif channels == 1 and dtype.itemsize == 1:  # mono8: grey to RGB (depth maps are 16-bit or float)
         pixels = np.repeat(pixels, 3, axis=2)
     return np.ascontiguousarray(pixels)
+
+
+def image_fields(pixels: np.ndarray, encoding: str | None = None) -> dict[str, Any]:
+    """The Image fields (height, width, encoding, is_bigendian, step, data) of an (H, W) or (H, W, C) array;
+    ``encoding`` defaults from dtype and channels (rgb8, mono8, 16UC1, 32FC1). ``data`` is bytes: the
+    message constructor takes them at once, assigning element by element would check each one."""
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    if encoding is None:
+        encoding = DEFAULT_ENCODINGS.get((pixels.dtype, channels))
+        if encoding is None:
+            raise ValueError(f"no image encoding for {channels} channel(s) of {pixels.dtype}: name one")
+    if encoding not in IMAGE_ENCODINGS:
+        raise ValueError(f"unsupported image encoding {encoding!r}: use one of {sorted(IMAGE_ENCODINGS)}")
+    dtype, expected_channels = IMAGE_ENCODINGS[encoding]
+    if pixels.dtype != dtype or channels != expected_channels:
+        raise ValueError(
+            f"{encoding} needs {expected_channels} channel(s) of {dtype}, got {pixels.shape} {pixels.dtype}"
+        )
+    pixels = np.ascontiguousarray(pixels)
+    height, width = pixels.shape[:2]
+    return {
+        "height": height,
+        "width": width,
+        "encoding": encoding,
+        "is_bigendian": int(pixels.dtype.byteorder == ">"),
+        "step": width * channels * dtype.itemsize,
+        "data": pixels.tobytes(),
+    }

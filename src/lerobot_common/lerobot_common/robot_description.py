@@ -1,4 +1,10 @@
-"""Robot descriptions: which motors an arm has, in which order, with which units (YAML, `config/robots/`)."""
+"""Robot descriptions: which motors an arm has, in which order, with which units (YAML, `config/robots/`).
+
+The one parser: the drivers run arms from it, and datasets with `units: lerobot` take each joint's norm
+mode and motor resolution from it. A description is named (`so101_follower`, looked up in
+`$LEROBOT_ROS_ROBOTS_DIR`, then `config/robots/`) or given as a path (a `.yaml`/`.yml` name, or any name
+with a path separator).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from lerobot_common.calibration import MotorCalibration
 from lerobot_common.config_files import config_dirs
-from lerobot_drivers.motors.tables import MODELS
-from lerobot_drivers.units import NormMode
+from lerobot_common.motors import DRIVE_MODE_PROTOCOLS, MOTOR_MODELS
+from lerobot_common.units import JointUnits, NormMode
 
 ROLES = ("follower", "leader")
 CALIBRATION_CATEGORIES = ("robots", "teleoperators")
@@ -45,6 +52,17 @@ class RobotDescription:
     def joint_names(self) -> list[str]:
         return [joint.name for joint in self.joints]
 
+    def joint_units(self, joint: JointDescription, calibration: MotorCalibration) -> JointUnits:
+        """The conversions of one of this robot's joints, calibrated as ``calibration`` says."""
+        return JointUnits(
+            range_min=calibration.range_min,
+            range_max=calibration.range_max,
+            norm_mode=joint.norm_mode,
+            resolution=MOTOR_MODELS[joint.model].resolution,
+            drive_mode=calibration.drive_mode,
+            apply_drive_mode=self.protocol in DRIVE_MODE_PROTOCOLS,
+        )
+
 
 def robot_description_dirs() -> list[Path]:
     """Where descriptions are looked up: `$LEROBOT_ROS_ROBOTS_DIR`, then `robots/` of the suite's config."""
@@ -69,11 +87,14 @@ def find_robot_description(name_or_path: str) -> Path:
 
 
 def load_robot_description(name_or_path: str) -> RobotDescription:
+    """The description named or at ``name_or_path``: FileNotFoundError or ValueError saying what is wrong."""
     path = find_robot_description(name_or_path)
-    data = yaml.safe_load(path.read_text())
     try:
+        data = yaml.safe_load(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a mapping of fields, got {type(data).__name__}")
         return _parse(data, path)
-    except (KeyError, TypeError, ValueError) as err:
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: invalid robot description: {err}") from err
 
 
@@ -88,7 +109,7 @@ def _parse(data: dict, path: Path) -> RobotDescription:
     default_settings = dict(data.get("default_settings") or {})
     joints = []
     for entry in data["joints"]:
-        model = MODELS.get(entry["model"])
+        model = MOTOR_MODELS.get(entry["model"])
         if model is None or model.protocol != protocol:
             raise ValueError(f"joint {entry['name']!r}: {entry['model']!r} is not a known {protocol} model")
         limits = entry.get("limits")

@@ -1,4 +1,4 @@
-"""ROS message → feature values, on messages built with rosbags' types (the converter's kind of message)."""
+"""Messages ↔ numpy on rosbags' types (the converter's kind of message; rclpy's have the same fields)."""
 
 import io
 
@@ -7,7 +7,15 @@ import pytest
 from PIL import Image as PILImage
 from rosbags.typesys import Stores, get_typestore
 
-from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
+from lerobot_common.conversions import (
+    MessageError,
+    image_array,
+    image_fields,
+    joint_positions_by_name,
+    joint_positions_in_order,
+    joint_values,
+    stamp_ns,
+)
 
 T = get_typestore(Stores.LATEST).types
 Time, Header = T["builtin_interfaces/msg/Time"], T["std_msgs/msg/Header"]
@@ -98,3 +106,47 @@ def test_joint_values_in_the_mapping_order():
     )
     assert joint_values(trajectory, "trajectory_msgs/msg/JointTrajectory", joints).tolist() == [8.0, 7.0]
     assert stamp_ns(trajectory) is None  # a zero stamp means "not stamped"
+
+
+def test_joint_commands_by_name_and_in_order():
+    state = T["sensor_msgs/msg/JointState"](
+        header=Header(stamp=Time(sec=0, nanosec=0), frame_id=""), name=["b"],
+        position=np.array([0.3]), velocity=np.zeros(0), effort=np.zeros(0),
+    )  # fmt: skip
+    assert joint_positions_by_name(state) == {"b": 0.3}
+    state.name = ["a", "b"]
+    with pytest.raises(MessageError, match="names 2 joints but carries 1"):
+        joint_positions_by_name(state)
+    array = T["std_msgs/msg/Float64MultiArray"](
+        layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0), data=np.array([1.0, 2.0])
+    )
+    assert joint_positions_in_order(array, ["a", "b"]) == {"a": 1.0, "b": 2.0}
+    with pytest.raises(MessageError, match="2 values for 3 joints"):
+        joint_positions_in_order(array, ["a", "b", "c"])
+
+
+def test_image_fields_read_back_as_the_dataset_stores_them():
+    """Arrays → Image fields → height × width × channels: colour stays RGB, depth keeps one channel."""
+    header = Header(stamp=Time(sec=0, nanosec=0), frame_id="")
+    fields = image_fields(RGB)
+    assert (fields["encoding"], fields["height"], fields["width"], fields["step"]) == ("rgb8", 4, 5, 15)
+    msg = T["sensor_msgs/msg/Image"](
+        header=header, **{**fields, "data": np.frombuffer(fields["data"], np.uint8)}
+    )
+    assert (image_array(msg, "sensor_msgs/msg/Image") == RGB).all()
+    depth = (np.arange(20, dtype=np.uint16) * 1000).reshape(4, 5)
+    fields = image_fields(depth)
+    assert fields["encoding"] == "16UC1" and fields["step"] == 10
+    msg = T["sensor_msgs/msg/Image"](
+        header=header, **{**fields, "data": np.frombuffer(fields["data"], np.uint8)}
+    )
+    assert (image_array(msg, "sensor_msgs/msg/Image") == depth[..., None]).all()
+
+
+def test_image_fields_refuse_what_does_not_fit():
+    with pytest.raises(ValueError, match="rgb8 needs 3 channel"):
+        image_fields(np.zeros((2, 2), np.uint8), "rgb8")
+    with pytest.raises(ValueError, match="unsupported image encoding"):
+        image_fields(np.zeros((2, 2), np.uint8), "yuv422")
+    with pytest.raises(ValueError, match="no image encoding for 2 channel"):
+        image_fields(np.zeros((2, 2, 2), np.uint8))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from lerobot_drivers.robot_description import find_robot_description, load_robot_description
-from lerobot_drivers.units import NormMode
+from lerobot_common.robot_description import find_robot_description, load_robot_description
+from lerobot_common.units import NormMode
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -55,4 +55,32 @@ def test_unknown_robot_and_invalid_description_are_explained(tmp_path):
         "protocol: feetech\njoints:\n  - {name: a, id: 1, model: xl330-m288, norm_mode: degrees}\n"
     )
     with pytest.raises(ValueError, match="not a known feetech model"):
+        load_robot_description(str(bad))
+
+
+def test_one_path_rule_for_every_caller(tmp_path, monkeypatch):
+    """A `.yaml` name or a name with a separator is a path; anything else a name, first in
+    $LEROBOT_ROS_ROBOTS_DIR, then config/robots/."""
+    text = "protocol: feetech\njoints:\n  - {name: a, id: 1, model: sts3215, norm_mode: range_0_100}\n"
+    (tmp_path / "mine.yaml").write_text(text)
+    (tmp_path / "so101_follower.yaml").write_text(text)  # shadows the shipped one
+    (tmp_path / "no_suffix").write_text(text)
+    assert find_robot_description(str(tmp_path / "no_suffix")) == tmp_path / "no_suffix"
+    assert load_robot_description(str(tmp_path / "mine.yaml")).name == "mine"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_robot_description("elsewhere/mine.yaml")
+    monkeypatch.setenv("LEROBOT_ROS_ROBOTS_DIR", str(tmp_path))
+    assert find_robot_description("mine") == tmp_path / "mine.yaml"
+    assert load_robot_description("so101_follower").joint_names == ["a"]
+    monkeypatch.delenv("LEROBOT_ROS_ROBOTS_DIR")
+    assert find_robot_description("so101_follower") != tmp_path / "so101_follower.yaml"
+
+
+def test_unreadable_yaml_is_a_value_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("protocol: [feetech\n")
+    with pytest.raises(ValueError, match="invalid robot description"):
+        load_robot_description(str(bad))
+    bad.write_text("- a list\n")
+    with pytest.raises(ValueError, match="expected a mapping"):
         load_robot_description(str(bad))

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lerobot_drivers.calibration import MotorCalibration, calibration_path, load_calibration
+from lerobot_common.calibration import MotorCalibration, calibration_path, load_calibration
+from lerobot_common.robot_description import RobotDescription
+from lerobot_common.units import round_ticks
 from lerobot_drivers.motors import BusConfig, Motor, MotorHealth, make_bus
 from lerobot_drivers.motors.errors import MotorBusError, PortDisconnectedError
 from lerobot_drivers.motors.tables import MODELS
-from lerobot_drivers.robot_description import RobotDescription
-from lerobot_drivers.units import JointUnits, round_ticks
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +73,7 @@ class Arm:
             description.protocol, bus_config, [Motor(j.name, j.id, j.model) for j in description.joints]
         )
         self.units = {
-            joint.name: JointUnits(
-                range_min=self.calibration[joint.name].range_min,
-                range_max=self.calibration[joint.name].range_max,
-                norm_mode=joint.norm_mode,
-                resolution=MODELS[joint.model].resolution,
-                drive_mode=self.calibration[joint.name].drive_mode,
-                apply_drive_mode=self.bus.apply_drive_mode,
-            )
+            joint.name: description.joint_units(joint, self.calibration[joint.name])
             for joint in description.joints
         }
         self.torque_wanted = not self.is_leader

@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from lerobot_drivers.calibration import calibration_path, save_calibration
+from lerobot_common.calibration import calibration_path, save_calibration
+from lerobot_common.robot_description import load_robot_description
 from lerobot_drivers.calibration_procedure import calibrate_arm
 from lerobot_drivers.motors import BusConfig, Motor, make_bus
 from lerobot_drivers.motors.errors import MotorBusError
-from lerobot_drivers.robot_description import load_robot_description
 
 DISPLAY_PERIOD_S = 0.05
 

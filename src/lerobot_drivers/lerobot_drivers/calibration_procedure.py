@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lerobot_drivers.calibration import MotorCalibration
+from lerobot_common.calibration import MotorCalibration
+from lerobot_common.robot_description import RobotDescription
 from lerobot_drivers.motors.bus import MotorBus
 from lerobot_drivers.motors.tables import MODELS
-from lerobot_drivers.robot_description import RobotDescription
 
 # Called with (present positions, minimums, maximums) after each read; returns True to end the recording.
 RangeUpdate = Callable[[dict[str, int], dict[str, int], dict[str, int]], bool]

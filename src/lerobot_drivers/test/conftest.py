@@ -4,6 +4,7 @@ DDS isolation (also set by the workspace's conftest.py; kept here so the package
 on their own): a random ROS domain and localhost-only discovery, before any test initialises rclpy.
 """
 
+import gc
 import os
 import random
 import sys
@@ -14,8 +15,8 @@ import pytest
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
-from lerobot_drivers.calibration import MotorCalibration
-from lerobot_drivers.robot_description import RobotDescription, load_robot_description
+from lerobot_common.calibration import MotorCalibration
+from lerobot_common.robot_description import RobotDescription, load_robot_description
 
 # A calibration as lerobot writes it for an SO-101 follower (values from a real arm's file).
 SO101_CALIBRATION = {
@@ -44,7 +45,12 @@ def quick_thread_switching():
     even on a loaded machine (real servos are not behind our GIL)."""
     previous = sys.getswitchinterval()
     sys.setswitchinterval(1e-4)
+    # After hundreds of tests the process holds millions of objects (torch, transformers): a full garbage
+    # collection then stops every thread for longer than those timeouts; freezing what exists avoids that.
+    gc.collect()
+    gc.freeze()
     yield
+    gc.unfreeze()
     sys.setswitchinterval(previous)
 
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from lerobot_common.calibration import MotorCalibration, save_calibration
+from lerobot_common.robot_description import load_robot_description
 from lerobot_drivers.arm import Arm, ArmConfig, ArmLoop
-from lerobot_drivers.calibration import MotorCalibration, save_calibration
 from lerobot_drivers.emulator import emulate_arm
-from lerobot_drivers.robot_description import load_robot_description
 
 pytestmark = pytest.mark.timeout(60)
 

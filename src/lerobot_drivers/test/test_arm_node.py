@@ -17,9 +17,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 
-from lerobot_drivers.calibration import calibration_path, save_calibration
+from lerobot_common.calibration import calibration_path, save_calibration
+from lerobot_common.robot_description import load_robot_description
 from lerobot_drivers.emulator import emulate_arm
-from lerobot_drivers.robot_description import load_robot_description
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
 
@@ -106,7 +106,7 @@ def test_follower_publishes_joints_and_follows_commands(calibrated):
     process = start_arm_node("/follower", port=emulator.port, id="test_arm", on_shutdown="torque_off")
     client = Client("/follower")
     try:
-        assert client.spin_until(lambda: len(client.states) >= 5, timeout=30), process.stdout
+        assert client.spin_until(lambda: len(client.states) >= 5, timeout=30), stop(process)[1]
         first = client.states[-1]
         assert list(first.name) == JOINTS
         assert all(abs(p) < 2e-3 for p in first.position)  # the emulator starts mid-range: ~0 rad
@@ -168,7 +168,7 @@ def test_node_survives_an_unplug_and_holds_on_shutdown(calibration_root, koch_ca
         )
         client = Client("/koch")
         try:
-            assert client.spin_until(lambda: client.states, timeout=30), process.stdout
+            assert client.spin_until(lambda: client.states, timeout=30), stop(process)[1]
             emulator.unplug()
             assert client.spin_until(
                 lambda: client.diagnostics and client.diagnostics[-1].level == DiagnosticStatus.ERROR,
@@ -212,7 +212,7 @@ def test_leader_is_limp_and_publishes_the_hand_pose(calibration_root, so101_cali
         process = start_arm_node("/leader", port=emulator.port, id="leader", robot="so101_leader")
         client = Client("/leader")
         try:
-            assert client.spin_until(lambda: client.states, timeout=30), process.stdout
+            assert client.spin_until(lambda: client.states, timeout=30), stop(process)[1]
             assert emulator.servo(3).get("Torque_Enable") == 0
             elbow = so101_calibration["elbow_flex"]
             emulator.servo(3).move_by_hand(elbow.range_min)

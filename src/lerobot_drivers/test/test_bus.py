@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from lerobot_drivers.calibration import MotorCalibration
+from lerobot_common.calibration import MotorCalibration
 from lerobot_drivers.emulator import EmulatedServo, ServoBusEmulator
 from lerobot_drivers.motors import BusConfig, DynamixelBus, FeetechBus, Motor
 from lerobot_drivers.motors.errors import (

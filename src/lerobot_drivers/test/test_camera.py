@@ -98,7 +98,7 @@ def test_camera_node_publishes_stamped_rgb_images_on_realsense_topics(video_file
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
 
-    from lerobot_drivers.ros.conversions import image_from_msg, ns_from_stamp
+    from lerobot_common.conversions import image_array, stamp_ns
 
     parameters = {"device": video_file, "width": WIDTH, "height": HEIGHT, "fps": float(FPS)}
     command = [sys.executable, "-m", "lerobot_drivers.ros.camera_node", "--ros-args"]
@@ -138,12 +138,12 @@ def test_camera_node_publishes_stamped_rgb_images_on_realsense_topics(video_file
     last = images[-1]
     assert (last.encoding, last.width, last.height, last.step) == ("rgb8", WIDTH, HEIGHT, WIDTH * 3)
     assert last.header.frame_id == "camera_color_optical_frame"
-    assert_red_left_blue_right(image_from_msg(last))
-    stamps = [ns_from_stamp(image.header.stamp) for image in images]
+    assert_red_left_blue_right(image_array(last, "sensor_msgs/msg/Image"))
+    stamps = [stamp_ns(image) for image in images]
     assert all(np.diff(stamps) > 0)
     # Stamped at capture: before the message arrived, and not long before (no stale or zero stamps).
     assert all(0 < received - stamp < 0.5e9 for stamp, received in zip(stamps, received_ns, strict=True))
     assert np.mean(np.diff(stamps)) == pytest.approx(1e9 / FPS, rel=0.25)
-    info_stamps = {ns_from_stamp(info.header.stamp) for info in infos}
+    info_stamps = {stamp_ns(info) for info in infos}
     assert info_stamps & set(stamps)  # camera_info carries its image's stamp
     assert infos[-1].width == WIDTH and infos[-1].header.frame_id == last.header.frame_id

@@ -1,28 +1,27 @@
-"""Message ↔ numpy conversions of ros/conversions.py (no cv_bridge): images with padding and byte order,
-camera info, joint states and the two command conventions."""
+"""The messages ros/conversions.py builds (no cv_bridge): stamps, images read back by lerobot_common, padded
+and big-endian images from other publishers, camera info and joint states."""
 
 import numpy as np
 import pytest
-from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float64MultiArray
+from sensor_msgs.msg import Image
 
+from lerobot_common.conversions import image_array, stamp_ns
 from lerobot_drivers.ros.conversions import (
     camera_info_msg,
-    image_from_msg,
     image_msg,
-    joint_positions_by_name,
-    joint_positions_in_order,
     joint_state_msg,
-    ns_from_stamp,
     stamp_from_ns,
     stamp_from_seconds,
 )
+
+IMAGE = "sensor_msgs/msg/Image"
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(30)]
 
 
 def test_stamps():
-    assert ns_from_stamp(stamp_from_ns(1_700_000_000_123_456_789)) == 1_700_000_000_123_456_789
+    msg = joint_state_msg([], [], stamp=stamp_from_ns(1_700_000_000_123_456_789))
+    assert stamp_ns(msg) == 1_700_000_000_123_456_789
     stamp = stamp_from_seconds(12.25)
     assert (stamp.sec, stamp.nanosec) == (12, 250_000_000)
 
@@ -31,11 +30,11 @@ def test_rgb_and_depth_images_round_trip():
     rgb = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
     msg = image_msg(rgb, stamp_from_ns(5), "cam")
     assert (msg.encoding, msg.height, msg.width, msg.step, msg.header.frame_id) == ("rgb8", 4, 5, 15, "cam")
-    np.testing.assert_array_equal(image_from_msg(msg), rgb)
+    np.testing.assert_array_equal(image_array(msg, IMAGE), rgb)
     depth = np.arange(12, dtype=np.uint16).reshape(3, 4) * 1000
     depth_msg = image_msg(depth, stamp_from_ns(5), "cam")
     assert depth_msg.encoding == "16UC1" and depth_msg.step == 8
-    np.testing.assert_array_equal(image_from_msg(depth_msg), depth)
+    np.testing.assert_array_equal(image_array(depth_msg, IMAGE), depth[..., None])
 
 
 def test_padded_rows_and_big_endian_data_are_read_correctly():
@@ -43,19 +42,19 @@ def test_padded_rows_and_big_endian_data_are_read_correctly():
     padded = np.zeros((2, 12), np.uint8)  # 9 bytes of pixels + 3 of padding per row
     padded[:, :9] = rgb.reshape(2, 9)
     msg = Image(height=2, width=3, encoding="rgb8", step=12, data=padded.tobytes())
-    np.testing.assert_array_equal(image_from_msg(msg), rgb)
+    np.testing.assert_array_equal(image_array(msg, IMAGE), rgb)
     depth = np.array([[1, 258], [65535, 4]], dtype=np.uint16)
     big = Image(
         height=2, width=2, encoding="16UC1", is_bigendian=1, step=4, data=depth.astype(">u2").tobytes()
     )
-    np.testing.assert_array_equal(image_from_msg(big), depth)
+    np.testing.assert_array_equal(image_array(big, IMAGE), depth[..., None])
 
 
 def test_image_encoding_must_fit_the_array():
     with pytest.raises(ValueError, match="rgb8 needs 3 channel"):
         image_msg(np.zeros((2, 2), np.uint8), stamp_from_ns(0), "", "rgb8")
     with pytest.raises(ValueError, match="unsupported image encoding"):
-        image_from_msg(Image(encoding="yuv422"))
+        image_msg(np.zeros((2, 2), np.uint8), stamp_from_ns(0), "", "yuv422")
 
 
 def test_camera_info_with_and_without_intrinsics():
@@ -68,12 +67,6 @@ def test_camera_info_with_and_without_intrinsics():
     assert not any(unknown.k) and unknown.width == 640
 
 
-def test_joint_states_and_commands():
+def test_joint_states():
     msg = joint_state_msg(["a", "b"], [0.5, -1.0], [0.1, 0.2], stamp=stamp_from_ns(3))
     assert list(msg.name) == ["a", "b"] and list(msg.position) == [0.5, -1.0] and list(msg.effort) == []
-    assert joint_positions_by_name(JointState(name=["b"], position=[0.3])) == {"b": 0.3}
-    with pytest.raises(ValueError, match="names 2 joints but carries 1"):
-        joint_positions_by_name(JointState(name=["a", "b"], position=[0.3]))
-    assert joint_positions_in_order(Float64MultiArray(data=[1.0, 2.0]), ["a", "b"]) == {"a": 1.0, "b": 2.0}
-    with pytest.raises(ValueError, match="3 values for 2 joints"):
-        joint_positions_in_order(Float64MultiArray(data=[1.0, 2.0, 3.0]), ["a", "b"])

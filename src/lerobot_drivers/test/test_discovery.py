@@ -2,10 +2,10 @@
 
 import pytest
 
+from lerobot_common.robot_description import load_robot_description
 from lerobot_drivers.discover_cli import main as discover
 from lerobot_drivers.discovery import MotorScan, list_video_devices, scan_motors
 from lerobot_drivers.emulator import emulate_arm
-from lerobot_drivers.robot_description import load_robot_description
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -25,7 +25,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 
-from lerobot_drivers.ros.conversions import ns_from_stamp
+from lerobot_common.conversions import stamp_ns
 from lerobot_drivers.ros.expert_node import ExpertNode
 from lerobot_drivers.ros.sim_node import LATCHED_QOS, STATE_QOS
 from lerobot_drivers.sim.scene import JOINT_NAMES, SimArm, SimConfig
@@ -141,7 +141,7 @@ def probe(ros_context, sim_namespace, spin_until) -> Iterator[Probe]:
 
 def _rate(samples: list[tuple[float, object]], since: float) -> float:
     """Messages per second of the stamps (publication times; arrival times bunch up on a busy machine)."""
-    stamps = [ns_from_stamp(msg.header.stamp) for received, msg in samples if received >= since]
+    stamps = [stamp_ns(msg) for received, msg in samples if received >= since]
     return (len(stamps) - 1) / ((stamps[-1] - stamps[0]) * 1e-9)
 
 

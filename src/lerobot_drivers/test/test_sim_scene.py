@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from lerobot_common import config_files
-from lerobot_drivers.robot_description import load_robot_description
+from lerobot_common.robot_description import load_robot_description
 from lerobot_drivers.sim import gl
 from lerobot_drivers.sim.render import CameraRenderer
 from lerobot_drivers.sim.scene import (

@@ -8,7 +8,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 
-from lerobot_drivers.ros.qos import COMMAND_QOS, STATE_QOS
+from lerobot_common.ros.qos import COMMAND_QOS, STATE_QOS
 from lerobot_drivers.ros.teleop_node import TeleopNode
 
 pytestmark = pytest.mark.ros

@@ -11,7 +11,8 @@ holds actions for ticks ``start, start + 1, ...``; it arrives at a later tick, a
   where it overlaps the queued actions the two are blended (``aggregate``).
 - ``rtc``: real-time chunking for flow policies: as ``latency``, but the policy itself continues the queued
   actions (it is given ``pending()`` and the expected delay), so the new chunk simply replaces the old one.
-- ``auto`` (the node's default): ``rtc`` for a policy with real-time chunking enabled, else ``latency``.
+- ``auto`` (the node's default): ``rtc`` for a policy with real-time chunking enabled, ``ensemble`` for one
+  trained with temporal ensembling (ACT's ``temporal_ensemble_coeff``, as lerobot runs it), else ``latency``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import numpy as np
 AGGREGATES = {"latest_only": 1.0, "weighted_average": 0.7, "average": 0.5, "conservative": 0.3}
 STRATEGIES = ("queue", "ensemble", "latency", "rtc")
 STRATEGY_CHOICES = ("auto", *STRATEGIES)
+# ACT's suggested coefficient, for ensembling a checkpoint whose config sets none
+DEFAULT_ENSEMBLE_COEFF = 0.01
 
 
 class ChunkMerger(abc.ABC):
@@ -121,7 +124,7 @@ class RtcMerger(LatencyAwareMerger):
 class TemporalEnsembler(ChunkMerger):
     """ACT's temporal ensembling: weights exp(-coeff · i) over the chunks covering a tick, oldest first."""
 
-    def __init__(self, coeff: float = 0.01) -> None:
+    def __init__(self, coeff: float = DEFAULT_ENSEMBLE_COEFF) -> None:
         self.coeff = coeff
         self._chunks: deque[tuple[int, np.ndarray]] = deque()  # (start tick, chunk), oldest first
 
@@ -153,12 +156,13 @@ class TemporalEnsembler(ChunkMerger):
         self._chunks.clear()
 
 
-def resolve_strategy(requested: str, rtc_enabled: bool) -> str:
-    """The strategy to run: ``auto`` picks ``rtc`` when the policy has real-time chunking enabled."""
+def resolve_strategy(requested: str, rtc_enabled: bool, ensembles: bool = False) -> str:
+    """The strategy to run: ``auto`` picks ``rtc`` when the policy has real-time chunking enabled, else
+    ``ensemble`` when its config sets temporal ensembling (``ensembles``), else ``latency``."""
     if requested not in STRATEGY_CHOICES:
         raise ValueError(f"chunk strategy must be one of {STRATEGY_CHOICES}, got {requested!r}")
     if requested == "auto":
-        return "rtc" if rtc_enabled else "latency"
+        return "rtc" if rtc_enabled else "ensemble" if ensembles else "latency"
     if requested == "rtc" and not rtc_enabled:
         raise ValueError(
             "strategy 'rtc' needs a flow policy with real-time chunking enabled (e.g. pi0 with "
@@ -168,12 +172,14 @@ def resolve_strategy(requested: str, rtc_enabled: bool) -> str:
 
 
 def make_merger(
-    strategy: str, aggregate: str = "weighted_average", ensemble_coeff: float = 0.01
+    strategy: str, aggregate: str = "weighted_average", ensemble_coeff: float | None = None
 ) -> ChunkMerger:
+    """The merger of ``strategy``; ``ensemble_coeff``: the checkpoint's ``temporal_ensemble_coeff`` (None: the
+    policy was not trained with ensembling, which then weighs with DEFAULT_ENSEMBLE_COEFF)."""
     if strategy == "queue":
         return QueueMerger()
     if strategy == "ensemble":
-        return TemporalEnsembler(ensemble_coeff)
+        return TemporalEnsembler(DEFAULT_ENSEMBLE_COEFF if ensemble_coeff is None else ensemble_coeff)
     if strategy == "latency":
         return LatencyAwareMerger(aggregate)
     if strategy == "rtc":

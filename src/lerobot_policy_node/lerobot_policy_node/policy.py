@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import time
@@ -22,12 +21,9 @@ from lerobot_training.policies import Policy
 
 
 def rtc_enabled(policy: Policy) -> bool:
-    """Whether ``policy`` does real-time chunking: it has the interface, ``predict_action_chunk(batch, ...,
-    prev_actions=None, inference_delay=0)`` continuing ``prev_actions`` (normalized, padded or not), as π₀
-    does, and its config enables it (lerobot's ``"rtc_config": {"enabled": true}``)."""
-    parameters = inspect.signature(policy.predict_action_chunk).parameters
-    rtc_config = getattr(policy.config, "rtc_config", None) or {}
-    return {"prev_actions", "inference_delay"} <= parameters.keys() and bool(rtc_config.get("enabled", False))
+    """Whether ``policy`` does real-time chunking: its class supports it (π₀) and its config enables it
+    (lerobot's ``"rtc_config": {"enabled": true}``)."""
+    return policy.supports_rtc and policy.config.rtc_enabled
 
 
 class LoadedPolicy:
@@ -59,7 +55,7 @@ class LoadedPolicy:
         self.units = MappingUnits()
         self.action_dim: int = self.output_features[ACTION]["shape"][-1]
         # Flow policies pad actions with zeros up to max_action_dim (π₀: 32); RTC hands them the queue padded.
-        self.policy_action_dim: int = getattr(config, "max_action_dim", None) or self.action_dim
+        self.policy_action_dim = config.max_action_dim
         # The postprocessor's unnormalization undone, last step first: queued actions → the policy's space.
         self._action_normalizers = [
             NormalizerStep.from_config(step.get_config(), step.state_dict())
@@ -69,12 +65,15 @@ class LoadedPolicy:
         # Real-time chunking when the checkpoint enables it; the node turns it off for other strategies.
         self.supports_rtc = rtc_enabled(self.policy)
         self.use_rtc = self.supports_rtc
-        # A chunk is executed for its first n_action_steps actions, as lerobot's select_action does (ACT, π₀
-        # predict chunk_size); temporal ensembling averages whole chunks, so the node keeps them for it.
+        # A chunk is executed for its first chunk_length (n_action_steps) actions, as lerobot's select_action
+        # does (ACT, π₀ predict chunk_size); temporal ensembling averages whole chunks: the node keeps them.
+        self.chunk_length = config.chunk_length
         self.whole_chunks = False
+        # The checkpoint's temporal ensembling (ACT), which the node's ensemble strategy applies.
+        self.ensemble_coeff = config.temporal_ensemble_coeff
         # Policies that look at several frames (Diffusion: n_obs_steps 2) need them at the control rate, not
         # at inference requests: the runner hands every tick's observation to observe().
-        self.history: deque[dict[str, np.ndarray]] = deque(maxlen=getattr(config, "n_obs_steps", 1))
+        self.history: deque[dict[str, np.ndarray]] = deque(maxlen=config.n_obs_steps)
 
     def reset(self) -> None:
         self.policy.reset()
@@ -95,7 +94,7 @@ class LoadedPolicy:
             )
         # With RTC, guide toward a full queue: back-propagating through the model makes inference slower, and
         # the runner's first delay estimate comes from this time.
-        pending = np.zeros((self._chunk_length() if self.use_rtc else 0, self.action_dim), np.float32)
+        pending = np.zeros((self.chunk_length if self.use_rtc else 0, self.action_dim), np.float32)
         started = time.perf_counter()
         self.predict(blank, pending, 1 if self.use_rtc else 0)
         elapsed = time.perf_counter() - started
@@ -124,10 +123,6 @@ class LoadedPolicy:
             return torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
         return torch.as_tensor(np.asarray(self.units.to_dataset(name, value), dtype=np.float32))
 
-    def _chunk_length(self) -> int:
-        config = self.policy.config
-        return getattr(config, "n_action_steps", None) or getattr(config, "chunk_size", None) or 1
-
     def to_policy_actions(self, actions: np.ndarray) -> torch.Tensor:
         """Actions in command units (steps × action_dim) → the policy's normalized, zero-padded action space
         (1 × steps × policy_action_dim): the inverse of the postprocessor."""
@@ -143,7 +138,7 @@ class LoadedPolicy:
         queued actions from the observation's tick on), its first ``delay`` actions equal to them."""
         # Converted before the runner's safety filter sees it: a NaN stays NaN and is held, never sent.
         chunk = self._predict(observation, pending, delay)
-        return self.units.to_ros(ACTION, chunk if self.whole_chunks else chunk[: self._chunk_length()])
+        return self.units.to_ros(ACTION, chunk if self.whole_chunks else chunk[: self.chunk_length])
 
     def _predict(self, observation: dict[str, np.ndarray], pending: np.ndarray, delay: int) -> np.ndarray:
         if not self.use_rtc:

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from lerobot_policy_node.chunks import (
+    DEFAULT_ENSEMBLE_COEFF,
     LatencyAwareMerger,
     QueueMerger,
     RtcMerger,
     TemporalEnsembler,
     make_merger,
+    resolve_strategy,
 )
 
 
@@ -82,3 +84,13 @@ def test_make_merger_rejects_unknown_names():
         make_merger("smooth")
     with pytest.raises(ValueError, match="aggregate must be one of"):
         make_merger("latency", aggregate="median")
+
+
+def test_a_checkpoint_trained_with_temporal_ensembling_is_ensembled_with_its_coefficient():
+    """As lerobot runs ACT with temporal_ensemble_coeff: ``auto`` ensembles, with the checkpoint's m."""
+    assert resolve_strategy("auto", rtc_enabled=False, ensembles=True) == "ensemble"
+    assert resolve_strategy("auto", rtc_enabled=False, ensembles=False) == "latency"
+    assert resolve_strategy("auto", rtc_enabled=True, ensembles=False) == "rtc"
+    assert resolve_strategy("latency", rtc_enabled=False, ensembles=True) == "latency"  # asked for: kept
+    assert make_merger("ensemble", ensemble_coeff=0.05).coeff == 0.05
+    assert make_merger("ensemble", ensemble_coeff=None).coeff == DEFAULT_ENSEMBLE_COEFF == 0.01

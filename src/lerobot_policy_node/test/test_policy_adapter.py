@@ -83,3 +83,19 @@ def test_chunks_keep_n_action_steps_unless_ensembling(tmp_path):
     assert act.predict(observation(0.5), np.zeros((0, 3)), 0).shape == (4, 3)
     act.whole_chunks = True  # temporal ensembling averages whole chunks
     assert act.predict(observation(0.5), np.zeros((0, 3)), 0).shape == (6, 3)
+
+
+def test_the_checkpoints_chunk_length_and_temporal_ensembling_reach_the_adapter(tmp_path):
+    options = dict(
+        pretrained_backbone_weights=None, device="cpu", chunk_size=6, dim_model=32, n_heads=2,
+        dim_feedforward=64, n_encoder_layers=1, n_vae_encoder_layers=1, latent_dim=4,
+    )  # fmt: skip
+    for name, extra, expected in [
+        ("plain", {"n_action_steps": 4}, (4, None)),
+        ("ensembling", {"n_action_steps": 1, "temporal_ensemble_coeff": 0.05}, (1, 0.05)),
+    ]:
+        config = make_policy_config("act", **options, **extra)
+        policy = make_policy(config, FEATURES)
+        directory = save_pretrained(tmp_path / name, policy, *make_pre_post_processors(config, STATS))
+        act = LoadedPolicy(directory, threads=1)
+        assert (act.chunk_length, act.ensemble_coeff) == expected

@@ -1,6 +1,8 @@
 """The policy node over real DDS: fake robot process → node with a small ACT checkpoint → a subscriber in the
 place of each controller type."""
 
+import json
+import shutil
 import textwrap
 import threading
 import time
@@ -76,6 +78,17 @@ def checkpoint(tmp_path_factory):
     return save_pretrained(
         tmp_path_factory.mktemp("act") / "pretrained_model", policy, preprocessor, postprocessor
     )
+
+
+@pytest.fixture(scope="module")
+def ensembling_checkpoint(checkpoint, tmp_path_factory):
+    """The same ACT with lerobot's temporal ensembling in its config.json (no weight depends on it)."""
+    directory = tmp_path_factory.mktemp("act_ensembling") / "pretrained_model"
+    shutil.copytree(checkpoint, directory)
+    config = json.loads((directory / "config.json").read_text())
+    config.update(n_action_steps=1, temporal_ensemble_coeff=0.05)
+    (directory / "config.json").write_text(json.dumps(config))
+    return directory
 
 
 def start_node(ros_context, tmp_path, checkpoint, output: str, camera: str = "front"):
@@ -205,6 +218,19 @@ def test_reconfiguring_replaces_the_command_publisher(ros_context, tmp_path, che
             assert [p.topic_type for p in publishers] == ["std_msgs/msg/Float64MultiArray"]
             assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         assert node.get_publishers_info_by_topic("/test/commands") == []
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+
+
+def test_auto_ensembles_a_checkpoint_trained_with_it_using_its_coefficient(
+    ros_context, tmp_path, ensembling_checkpoint
+):
+    node, executor = start_node(ros_context, tmp_path, ensembling_checkpoint, "forward")
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, node.holding_reason
+        assert node.strategy == "ensemble" and node.policy.whole_chunks
+        assert node.runner.merger.coeff == 0.05
     finally:
         executor.shutdown()
         node.destroy_node()

@@ -81,6 +81,14 @@ class ToyFlowConfig(PolicyConfig):
     def action_delta_indices(self) -> list[int]:
         return list(range(self.chunk_size))
 
+    @property
+    def chunk_length(self) -> int:
+        return self.n_action_steps
+
+    @property
+    def rtc_enabled(self) -> bool:
+        return bool(self.rtc_config and self.rtc_config["enabled"])
+
     def make_optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=0.0)
 
@@ -89,6 +97,7 @@ class ToyFlowPolicy(Policy):
     """The exact flow velocity of a two-direction mixture: no training needed, and a known answer."""
 
     config_class = ToyFlowConfig
+    supports_rtc = True
 
     def __init__(self, config: ToyFlowConfig) -> None:
         super().__init__(config)
@@ -175,6 +184,8 @@ def test_capability_and_strategy_choice(loaded):
     )
 
     class NoRtcInterface(ToyFlowPolicy):  # what ACT and Diffusion look like
+        supports_rtc = False
+
         def predict_action_chunk(self, batch: dict[str, Tensor]) -> Tensor:
             return super().predict_action_chunk(batch)
 

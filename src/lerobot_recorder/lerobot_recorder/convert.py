@@ -33,6 +33,7 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import ReaderError
 from tqdm import tqdm
 
+from lerobot_common.conversions import MessageError, image_array, joint_values, stamp_ns
 from lerobot_dataset import DatasetError, DatasetWriter, VideoEncoderConfig
 from lerobot_dataset.mapping import (
     DATASET_MAPPING_FILE,
@@ -42,7 +43,6 @@ from lerobot_dataset.mapping import (
     MappingError,
     parse_mapping,
 )
-from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
 from lerobot_dataset.units import MappingUnits, mapping_units
 from lerobot_recorder.report import write_report
 from lerobot_recorder.streams import EpisodeReport, Stream

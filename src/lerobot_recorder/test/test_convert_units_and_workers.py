@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lerobot_common.units import JointUnits, NormMode
 from lerobot_dataset import DatasetReader
 from lerobot_dataset.mapping import parse_mapping
-from lerobot_dataset.units import JointUnits, NormMode
 from lerobot_dataset.validate import has_errors, validate_dataset
 from lerobot_recorder.convert import CONVERTED_FILE, convert_bags
 
@@ -55,8 +55,8 @@ def test_joint_values_are_written_in_the_units_the_mapping_asks_for(make_bag, tm
     assert not plain.skipped and not converted.skipped
     assert_valid(tmp_path / "units")
     [radians], [units] = read_all(tmp_path / "radians"), read_all(tmp_path / "units")
-    pan = JointUnits(0, 4095, NormMode.DEGREES)  # middle 2047.5
-    gripper = JointUnits(2024, 3446, NormMode.RANGE_0_100)
+    pan = JointUnits(0, 4095, NormMode.DEGREES, 4096)  # sts3215, middle 2047.5
+    gripper = JointUnits(2024, 3446, NormMode.RANGE_0_100, 4096)
     for k, (was, now) in enumerate(zip(radians, units, strict=True)):
         assert now["action"][0] == pytest.approx(math.degrees(k), rel=1e-6)  # the bag's command k, in degrees
         state = was["observation.state"].astype(np.float64)

@@ -16,8 +16,8 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosbags.highlevel import AnyReader  # noqa: E402
 
+from lerobot_common.conversions import stamp_ns  # noqa: E402
 from lerobot_dataset import DatasetReader  # noqa: E402
-from lerobot_dataset.ros_messages import stamp_ns  # noqa: E402
 from lerobot_msgs.msg import RecorderStatus  # noqa: E402
 from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode  # noqa: E402
 from lerobot_recorder.convert import convert_bags  # noqa: E402

@@ -4,7 +4,8 @@
   ``make_pre_post_processors``); ``policies.act`` and ``policies.diffusion`` hold one policy each.
 - ``normalization``: normalization modes and the (un)normalizer steps; ``processor``: the pipelines.
 - ``checkpoint``: lerobot's ``pretrained_model`` / ``training_state`` layout (``save_pretrained``,
-  ``load_pretrained``, ``save_checkpoint``, ``load_training_state``).
+  ``load_pretrained``, ``save_checkpoint``, ``load_training_state``); ``run_state``: ``RunState``, what a
+  training run updates and its checkpoints hold.
 - ``features``: policy features from a dataset's info.json features.
 - ``train`` (``TrainConfig`` in ``train_config``, ``train(config)``) and ``train_cli`` (lerobot-ros-train);
   ``options`` (dotted options, config files), ``data`` (windows, sampler, loader), ``augmentation``,

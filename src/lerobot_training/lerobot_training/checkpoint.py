@@ -34,12 +34,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save, save_file
 from torch import Tensor
 
-from lerobot_training.features import FeatureError, check_features_in_dataset, dataset_to_policy_features
+from lerobot_training.features import dataset_to_policy_features
 from lerobot_training.policies import get_policy_type, make_pre_post_processors
 from lerobot_training.policies.base import Policy, PolicyConfig
-from lerobot_training.policies.pi0 import PI0Policy
-from lerobot_training.policies.pi0.processor import TokenizerStep, choose_tokenizer
 from lerobot_training.processor import POSTPROCESSOR_NAME, PREPROCESSOR_NAME, PolicyProcessor
+from lerobot_training.run_state import RunState
 
 CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT_LINK = "last"
@@ -188,8 +187,7 @@ def _fill_alternate_weights(policy: Policy, tensors: dict[str, Tensor], path: Pa
     it}) to the file's ``tensors``, in place. π₀'s lm_head and token embedding were one tied weight in older
     files (stored once); lerobot 0.6.1 stores them apart, and its fine-tuning changes the embedding only: a
     file with both keeps both as they are, and a difference is reported."""
-    alternates: Mapping[str, str] = getattr(policy, "alternate_weights", {})
-    for name, source in alternates.items():
+    for name, source in policy.alternate_weights.items():
         if name in tensors and source in tensors and name < source:  # each pair once
             first, second = tensors[name], tensors[source]
             if first.shape == second.shape and not torch.equal(first, second):
@@ -241,7 +239,7 @@ def load_pretrained(
 def _build_for_weights(config: PolicyConfig) -> Policy:
     """The policy for ``config`` on the CPU, about to receive a file's weights."""
     # The file's weights replace the backbone's, so do not download pretrained backbone weights to build it.
-    backbone_weights = getattr(config, "pretrained_backbone_weights", None)
+    backbone_weights = config.pretrained_backbone_weights
     if backbone_weights is not None:
         config.pretrained_backbone_weights = None
     try:
@@ -260,24 +258,11 @@ def fit_pretrained_features(
     """Refit a pretrained policy's config (its features describe the checkpoint's dataset) to the dataset it
     is fine-tuned on, in place; returns what it did, for the training log.
 
-    A policy whose weights do not depend on the feature shapes says how with its config's own
-    ``fit_pretrained_features`` (π₀ pads state and action, and fills its image slots with any cameras). ACT's
-    and Diffusion's weights are sized by the features: the dataset must have each of them with its shape.
+    The config's ``fit_pretrained_features`` says how: ACT's and Diffusion's weights are sized by the
+    features, so the dataset must have each of them with its shape; π₀ pads state and action, and fills its
+    image slots with any cameras.
     """
-    available = dataset_to_policy_features(dataset_features)
-    refit = getattr(config, "fit_pretrained_features", None)
-    if refit is not None:
-        return refit(available)
-    try:
-        check_features_in_dataset(config.output_features, available, "output")
-        check_features_in_dataset(config.input_features, available, "input")
-    except FeatureError as err:
-        raise FeatureError(
-            f"the pretrained {config.type} checkpoint does not fit this dataset, and {config.type} weights "
-            "are sized by the features: fine-tune on a dataset with the checkpoint's features, or train from "
-            f"scratch with --policy.type={config.type}. {err}"
-        ) from None
-    return [f"features: the checkpoint's {sorted(config.input_features)} -> {sorted(config.output_features)}"]
+    return config.fit_pretrained_features(dataset_to_policy_features(dataset_features))
 
 
 def make_pretrained_policy(config: PolicyConfig, directory: str | Path) -> Policy:
@@ -285,8 +270,8 @@ def make_pretrained_policy(config: PolicyConfig, directory: str | Path) -> Polic
     ``directory``'s model.safetensors, on ``config.device``, for fine-tuning.
 
     Loading is strict: every tensor must be in the file with the shape the policy has, or the error names it
-    (e.g. a command-line option that resizes the model). π₀ with ``use_peft`` fine-tunes a plain checkpoint
-    (lerobot/pi0_base) through LoRA adapters added after its weights are in.
+    (e.g. a command-line option that resizes the model). With ``use_peft``, a plain checkpoint (e.g.
+    lerobot/pi0_base) is fine-tuned through LoRA adapters added after its weights are in (``add_adapters``).
     """
     directory = Path(directory)
     saved_peft = bool(read_config_json(directory).get("use_peft", False))
@@ -296,8 +281,6 @@ def make_pretrained_policy(config: PolicyConfig, directory: str | Path) -> Polic
             "fine-tune it with --policy.use_peft=true"
         )
     add_adapters = config.use_peft and not saved_peft
-    if add_adapters and get_policy_type(config.type).policy_class is not PI0Policy:
-        raise CheckpointError(f"use_peft (LoRA) is implemented for pi0 only, not {config.type}")
     config.use_peft = saved_peft  # build with the file's names: a plain file loads into a plain policy
     try:
         policy = _build_for_weights(config)
@@ -305,9 +288,7 @@ def make_pretrained_policy(config: PolicyConfig, directory: str | Path) -> Polic
     finally:
         config.use_peft = saved_peft or add_adapters
     if add_adapters:
-        from lerobot_training.policies.pi0.lora import apply_lora  # imports peft: only when used
-
-        apply_lora(policy)
+        policy.add_adapters()
     return policy.to(config.device)
 
 
@@ -315,13 +296,12 @@ def make_finetune_processors(
     config: PolicyConfig, dataset_stats: Mapping[str, Mapping[str, Any]], directory: str | Path
 ) -> tuple[PolicyProcessor, PolicyProcessor, list[str]]:
     """(preprocessor, postprocessor, notes for the log) of a fine-tuning run: normalization statistics from
-    the new dataset, the tokenizer the pretrained checkpoint was trained with (see ``choose_tokenizer``)."""
+    the new dataset, the rest as the policy's ``fit_pretrained_preprocessor`` takes it from the checkpoint
+    (π₀: its tokenizer)."""
     preprocessor, postprocessor = make_pre_post_processors(config, dataset_stats)
     notes = ["normalization statistics: this dataset's meta/stats.json (not the pretrained checkpoint's)"]
-    for step in preprocessor.steps:
-        if isinstance(step, TokenizerStep):
-            step.tokenizer_name, source = choose_tokenizer(Path(directory))
-            notes.append(f"tokenizer: {step.tokenizer_name} ({source})")
+    policy_class = get_policy_type(config.type).policy_class
+    notes += policy_class.fit_pretrained_preprocessor(preprocessor, Path(directory))
     return preprocessor, postprocessor, notes
 
 
@@ -333,31 +313,21 @@ def checkpoint_dir_name(step: int, total_steps: int) -> str:
     return f"{step:0{max(6, len(str(total_steps)))}d}"
 
 
-def save_checkpoint(
-    output_dir: str | Path,
-    step: int,
-    total_steps: int,
-    policy: Policy,
-    preprocessor: PolicyProcessor,
-    postprocessor: PolicyProcessor,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    train_config: Mapping[str, Any] | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    rng_states: Sequence[bytes] | None = None,
-) -> Path:
-    """Write ``checkpoints/<step>/{pretrained_model,training_state}`` and point ``checkpoints/last`` at it.
+def save_checkpoint(run: RunState, rng_states: Sequence[bytes] | None = None) -> Path:
+    """Write ``run``'s ``checkpoints/<step>/{pretrained_model,training_state}`` under its output directory
+    and point ``checkpoints/last`` at it.
     ``rng_states`` are every process's ``rng_state_bytes()`` in rank order (default: this process's alone).
 
     The step directory is written under a temporary name and renamed when complete, so an interrupted save
     never leaves a directory that looks like a checkpoint.
     """
-    checkpoints = Path(output_dir) / CHECKPOINTS_DIR
-    final = checkpoints / checkpoint_dir_name(step, total_steps)
+    checkpoints = Path(run.output_dir) / CHECKPOINTS_DIR
+    final = checkpoints / checkpoint_dir_name(run.step, run.total_steps)
     partial = final.with_name(final.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    save_pretrained(partial / PRETRAINED_MODEL_DIR, policy, preprocessor, postprocessor, train_config)
-    save_training_state(partial / TRAINING_STATE_DIR, step, optimizer, scheduler, scaler, rng_states)
+    pretrained_dir = partial / PRETRAINED_MODEL_DIR
+    save_pretrained(pretrained_dir, run.policy, run.preprocessor, run.postprocessor, run.train_config)
+    save_training_state(partial / TRAINING_STATE_DIR, run, rng_states)
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)
@@ -370,17 +340,14 @@ def save_checkpoint(
 
 
 def save_training_state(
-    directory: str | Path,
-    step: int,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    rng_states: Sequence[bytes] | None = None,
+    directory: str | Path, run: RunState, rng_states: Sequence[bytes] | None = None
 ) -> None:
-    """Optimizer, scheduler, loss scaler and RNG states plus the step: everything needed to resume bit for
-    bit. ``rng_states``: every process's ``rng_state_bytes()`` in rank order (default: this process's)."""
+    """``run``'s optimizer, scheduler, loss scaler and step plus the RNG states: everything needed to resume
+    bit for bit. ``rng_states``: every process's ``rng_state_bytes()`` in rank order (default: this
+    process's)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    optimizer, scheduler, scaler = run.optimizer, run.scheduler, run.precision.scaler
     state = optimizer.state_dict()
     tensors = {}
     for index, param_state in state["state"].items():
@@ -400,20 +367,15 @@ def save_training_state(
         _write_json(directory / GRAD_SCALER_STATE_NAME, scaler_state, indent=2)
     for rank, content in enumerate(rng_states if rng_states is not None else [rng_state_bytes()]):
         (directory / rng_state_name(rank)).write_bytes(content)
-    _write_json(directory / TRAINING_STEP_NAME, {"step": step}, indent=2)
+    _write_json(directory / TRAINING_STEP_NAME, {"step": run.step}, indent=2)
 
 
-def load_training_state(
-    checkpoint_dir: str | Path,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    rank: int = 0,
-) -> int:
-    """Restore optimizer, scheduler, loss scaler and this process's (``rank``'s) RNG states from a step
-    directory (or its training_state); return the step. Load the policy weights first (``load_pretrained`` of
-    its pretrained_model) and build ``optimizer`` over them.
+def load_training_state(checkpoint_dir: str | Path, run: RunState, rank: int = 0) -> None:
+    """Restore ``run``'s optimizer, scheduler, loss scaler and step, and this process's (``rank``'s) RNG
+    states, from a step directory (or its training_state). Load the weights into ``run.policy`` first
+    (``load_weights`` of its pretrained_model) and build the optimizer over them.
     """
+    optimizer, scheduler, scaler = run.optimizer, run.scheduler, run.precision.scaler
     directory = Path(checkpoint_dir)
     if (directory / TRAINING_STATE_DIR).is_dir():
         directory = directory / TRAINING_STATE_DIR
@@ -454,7 +416,7 @@ def load_training_state(
         )
         _set_rng_state(directory / RNG_STATE_NAME)
         torch.manual_seed(int(torch.randint(2**62, ())) + rank)
-    return int(json.loads((directory / TRAINING_STEP_NAME).read_text())["step"])
+    run.step = int(json.loads((directory / TRAINING_STEP_NAME).read_text())["step"])
 
 
 def rng_state_name(rank: int) -> str:

@@ -23,7 +23,7 @@ def delta_timestamps_for(
 ) -> dict[str, list[float]] | None:
     """Seconds of the frames each feature of a sample spans, from the policy's delta indices (as lerobot)."""
     out: dict[str, list[float]] = {}
-    reward_indices = getattr(config, "reward_delta_indices", None)
+    reward_indices = config.reward_delta_indices
     for key in dataset_features:
         if key == REWARD and reward_indices is not None:
             out[key] = [i / fps for i in reward_indices]

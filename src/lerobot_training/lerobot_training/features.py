@@ -16,6 +16,9 @@ OBS_ENV_STATE = "observation.environment_state"
 OBS_IMAGE_PREFIX = "observation.image"  # covers lerobot's "observation.image" and "observation.images.<cam>"
 ACTION = "action"
 ACTION_IS_PAD = "action_is_pad"
+# The task text tokenized by a language-conditioned policy's preprocessor (π₀).
+OBS_LANGUAGE_TOKENS = "observation.language.tokens"
+OBS_LANGUAGE_ATTENTION_MASK = "observation.language.attention_mask"
 
 
 class FeatureError(ValueError):

@@ -8,7 +8,6 @@ own last checkpoint (``--resume``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import shutil
@@ -50,7 +49,8 @@ from lerobot_training.distributed import (
     mean_across,
 )
 from lerobot_training.policies import make_policy, make_pre_post_processors
-from lerobot_training.policies.base import Policy, PolicyConfig
+from lerobot_training.policies.base import PolicyConfig
+from lerobot_training.run_state import Precision, RunState
 from lerobot_training.train_config import TrainConfig, output_dir_for
 from lerobot_training.train_log import TrainLogger
 
@@ -67,29 +67,6 @@ class TrainResult:
     final_loss: float
     checkpoint: Path | None  # the last step directory written (None when checkpoints are off)
     output_dir: Path
-
-
-@dataclass
-class Precision:
-    """Mixed precision on CUDA: bfloat16 where supported, else float16 with loss scaling."""
-
-    enabled: bool
-    device_type: str
-    dtype: torch.dtype = torch.float32
-    scaler: torch.amp.GradScaler | None = None
-
-    @classmethod
-    def choose(cls, requested: bool, device: torch.device) -> Precision:
-        if not requested or device.type != "cuda":
-            return cls(False, device.type)
-        if torch.cuda.is_bf16_supported():
-            return cls(True, "cuda", torch.bfloat16)
-        return cls(True, "cuda", torch.float16, torch.amp.GradScaler("cuda"))
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if not self.enabled:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
 
 
 def train_step(
@@ -126,7 +103,8 @@ def train_step(
 def grad_clip_norm_for(config: TrainConfig, policy_config: PolicyConfig) -> float:
     """The policy's own preset (lerobot's ``optimizer_grad_clip_norm``, π₀: 1.0) when its config has one
     (set it with --policy.optimizer_grad_clip_norm), else --grad_clip_norm."""
-    return float(getattr(policy_config, "optimizer_grad_clip_norm", config.grad_clip_norm))
+    preset = policy_config.optimizer_grad_clip_norm
+    return float(config.grad_clip_norm if preset is None else preset)
 
 
 def seed_everything(seed: int) -> None:
@@ -219,17 +197,25 @@ def _train(
         )
         notes += processor_notes
     optimizer = policy_config.make_optimizer(policy.get_optim_params())
-    scheduler = policy_config.make_scheduler(optimizer, config.steps)
-    start_step = 0
+    run = RunState(
+        policy=policy,
+        preprocessor=preprocessor,
+        postprocessor=postprocessor,
+        optimizer=optimizer,
+        scheduler=policy_config.make_scheduler(optimizer, config.steps),
+        precision=precision,
+        output_dir=output_dir,
+        total_steps=config.steps,
+        train_config={**config.to_dict(), "policy": policy_config.to_dict(), "resume": False},
+    )
     if resume_from is not None:
         load_weights(policy, resume_from / PRETRAINED_MODEL_DIR / WEIGHTS_NAME)
-        start_step = load_training_state(resume_from, optimizer, scheduler, precision.scaler, context.rank)
+        load_training_state(resume_from, run, context.rank)
     elif context.enabled:
         torch.manual_seed(config.seed + context.rank)  # ranks share the initial weights, not their noise
-    if start_step >= config.steps:
+    if run.step >= config.steps:
         raise TrainingError(
-            f"the checkpoint is at step {start_step} and --steps={config.steps}: raise --steps to train "
-            "further"
+            f"the checkpoint is at step {run.step} and --steps={config.steps}: raise --steps to train further"
         )
     model: torch.nn.Module = policy
     if context.enabled:
@@ -256,34 +242,16 @@ def _train(
         config.seed,
         context.rank,
         context.world_size,
-        start_step,
+        run.step,
         pin_memory=device.type == "cuda",
     )
     loader = make_train_loader(
-        dataset, list(episodes), getattr(policy_config, "drop_n_last_frames", 0), augmentation, settings
+        dataset, list(episodes), policy_config.drop_n_last_frames, augmentation, settings
     )
-    saved_config = {**config.to_dict(), "policy": policy_config.to_dict(), "resume": False}
-    log = TrainLogger(output_dir, config.steps, start_step, context.is_main)
-    log.write("\n".join([_summary(policy, dataset, device, context, start_step, use_amp, precision), *notes]))
+    log = TrainLogger(output_dir, config.steps, run.step, context.is_main)
+    log.write("\n".join([_summary(run, dataset, device, context, use_amp), *notes]))
     try:
-        final_loss, checkpoint = _loop(
-            config,
-            model,
-            policy,
-            preprocessor,
-            postprocessor,
-            optimizer,
-            scheduler,
-            precision,
-            iter(loader),
-            start_step,
-            context,
-            device,
-            log,
-            output_dir,
-            saved_config,
-            reader.root,
-        )
+        final_loss, checkpoint = _loop(config, run, model, iter(loader), context, device, log, reader.root)
     finally:
         log.close()
     return TrainResult(config.steps, final_loss, checkpoint, output_dir)
@@ -291,40 +259,35 @@ def _train(
 
 def _loop(
     config: TrainConfig,
+    run: RunState,
     model: torch.nn.Module,
-    policy: Policy,
-    preprocessor: Any,
-    postprocessor: Any,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    precision: Precision,
     batches: Iterator[dict[str, Any]],
-    start_step: int,
     context: DistributedContext,
     device: torch.device,
     log: TrainLogger,
-    output_dir: Path,
-    saved_config: dict[str, Any],
     dataset_root: Path,
 ) -> tuple[float, Path | None]:
+    """Train ``run`` (``model``: its policy, or the policy's DistributedDataParallel wrapper) from its step to
+    ``config.steps``: (the last loss, the last checkpoint written)."""
     checkpoint = None
     loss = float("nan")
     losses: list[float] = []
     grad_norms: list[float] = []
     data_s = update_s = 0.0
     window_start = time.perf_counter()
-    for step in range(start_step + 1, config.steps + 1):
+    for step in range(run.step + 1, config.steps + 1):
         started = time.perf_counter()
         batch = next(batches)
         fetched = time.perf_counter()
         loss, grad_norm = train_step(
             model,
-            preprocessor(batch),
-            optimizer,
-            scheduler,
-            grad_clip_norm_for(config, policy.config),
-            precision,
+            run.preprocessor(batch),
+            run.optimizer,
+            run.scheduler,
+            grad_clip_norm_for(config, run.policy.config),
+            run.precision,
         )
+        run.step = step
         losses.append(loss)
         grad_norms.append(grad_norm)
         data_s += fetched - started
@@ -337,7 +300,7 @@ def _loop(
                 step,
                 {
                     "loss": mean_across(float(np.mean(losses)), context, device),
-                    "lr": optimizer.param_groups[0]["lr"],
+                    "lr": run.optimizer.param_groups[0]["lr"],
                     "grad_norm": float(np.mean(grad_norms)),
                     "samples_per_s": count * config.batch_size * context.world_size / elapsed,
                     "data_s": data_s / count,
@@ -350,19 +313,7 @@ def _loop(
             # Every rank's RNG (its own dropout and noise draws) goes into rank 0's checkpoint.
             rng_states = all_gather_bytes(rng_state_bytes(), context, device)
             if context.is_main:
-                checkpoint = save_checkpoint(
-                    output_dir,
-                    step,
-                    config.steps,
-                    policy,
-                    preprocessor,
-                    postprocessor,
-                    optimizer,
-                    scheduler,
-                    train_config=saved_config,
-                    scaler=precision.scaler,
-                    rng_states=rng_states,
-                )
+                checkpoint = save_checkpoint(run, rng_states)
                 copy_mapping(dataset_root, checkpoint / PRETRAINED_MODEL_DIR)
                 log.plot()
                 log.write(f"step {step}: checkpoint {checkpoint}")
@@ -379,20 +330,19 @@ def copy_mapping(dataset_root: Path, pretrained_dir: Path) -> None:
 
 
 def _summary(
-    policy: Policy,
+    run: RunState,
     dataset: LeRobotTorchDataset,
     device: torch.device,
     context: DistributedContext,
-    start_step: int,
     use_amp: bool,
-    precision: Precision,
 ) -> str:
-    params = sum(p.numel() for p in policy.parameters())
+    params = sum(p.numel() for p in run.policy.parameters())
+    precision = run.precision
     lines = [
-        f"{policy.config.type}: {params / 1e6:.2f} M parameters on {device}"
+        f"{run.policy.config.type}: {params / 1e6:.2f} M parameters on {device}"
         + (f", {context.world_size} processes" if context.enabled else ""),
         f"dataset: {len(dataset)} frames, fps {dataset.fps}"
-        + (f"; resuming at step {start_step}" if start_step else ""),
+        + (f"; resuming at step {run.step}" if run.step else ""),
     ]
     if use_amp and not precision.enabled:
         lines.append(f"--use_amp is ignored on {device.type}: mixed precision needs a CUDA device")

@@ -23,6 +23,7 @@ from lerobot_training.checkpoint import (
 from lerobot_training.features import FeatureError
 from lerobot_training.policies import make_policy, make_policy_config, make_pre_post_processors
 from lerobot_training.policies.base import ConfigError
+from lerobot_training.run_state import RunState
 
 
 def build(helpers, policy_type, **overrides):
@@ -89,9 +90,18 @@ def test_checkpoint_layout_and_exact_resume(helpers, tmp_path):
     optimizer = policy.config.make_optimizer(policy.get_optim_params())
     scheduler = policy.config.make_scheduler(optimizer, num_training_steps=6)
     train_steps(helpers, policy, optimizer, scheduler, 3)
-    step_dir = save_checkpoint(
-        tmp_path, 3, 6, policy, preprocessor, postprocessor, optimizer, scheduler, train_config={"steps": 6}
+    run = RunState(
+        policy=policy,
+        preprocessor=preprocessor,
+        postprocessor=postprocessor,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        output_dir=tmp_path,
+        total_steps=6,
+        train_config={"steps": 6},
+        step=3,
     )
+    step_dir = save_checkpoint(run)
     expected_losses = train_steps(helpers, policy, optimizer, scheduler, 3)
 
     checkpoints = tmp_path / "checkpoints"
@@ -116,10 +126,20 @@ def test_checkpoint_layout_and_exact_resume(helpers, tmp_path):
     ]
 
     torch.manual_seed(999)  # disturb the RNG: resuming must restore it
-    resumed, _, _ = load_pretrained(checkpoints / "last")
+    resumed, resumed_pre, resumed_post = load_pretrained(checkpoints / "last")
     resumed_optimizer = resumed.config.make_optimizer(resumed.get_optim_params())
     resumed_scheduler = resumed.config.make_scheduler(resumed_optimizer, num_training_steps=6)
-    assert load_training_state(checkpoints / "last", resumed_optimizer, resumed_scheduler) == 3
+    resumed_run = RunState(
+        policy=resumed,
+        preprocessor=resumed_pre,
+        postprocessor=resumed_post,
+        optimizer=resumed_optimizer,
+        scheduler=resumed_scheduler,
+        output_dir=tmp_path,
+        total_steps=6,
+    )
+    load_training_state(checkpoints / "last", resumed_run)
+    assert resumed_run.step == 3
     assert train_steps(helpers, resumed, resumed_optimizer, resumed_scheduler, 3) == expected_losses
     final, resumed_final = policy.state_dict(), resumed.state_dict()
     assert all(torch.equal(final[k], resumed_final[k]) for k in final)
@@ -214,10 +234,19 @@ def test_hub_repo_id_loads_from_the_hub_cache_and_fails_clearly_when_absent(save
 def test_incomplete_training_state_is_an_error(helpers, tmp_path):
     policy, preprocessor, postprocessor = build(helpers, "act")
     optimizer = policy.config.make_optimizer(policy.get_optim_params())
-    step_dir = save_checkpoint(tmp_path, 1, 10, policy, preprocessor, postprocessor, optimizer)
+    run = RunState(
+        policy=policy,
+        preprocessor=preprocessor,
+        postprocessor=postprocessor,
+        optimizer=optimizer,
+        output_dir=tmp_path,
+        total_steps=10,
+        step=1,
+    )
+    step_dir = save_checkpoint(run)
     (step_dir / "training_state" / "rng_state.safetensors").unlink()
     with pytest.raises(CheckpointError, match=r"rng_state\.safetensors"):
-        load_training_state(step_dir, optimizer)
+        load_training_state(step_dir, run)
     other_policy, _, _ = build(helpers, "act", dim_model=32, dim_feedforward=64)
     with pytest.raises(CheckpointError, match="does not fit"):
         load_weights(other_policy, step_dir / "pretrained_model" / "model.safetensors")

@@ -10,6 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from lerobot_training.checkpoint import load_training_state, save_training_state
+from lerobot_training.policies import make_policy, make_policy_config, make_pre_post_processors
+from lerobot_training.run_state import RunState
 from lerobot_training.train_log import read_log
 
 GLOBAL_BATCH = 8
@@ -83,14 +85,29 @@ def test_two_process_resume_continues_the_same_trajectory(learnable_dataset, tmp
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_a_rank_without_saved_rng_state_draws_its_own_noise(tmp_path, caplog):
+def test_a_rank_without_saved_rng_state_draws_its_own_noise(helpers, tmp_path, caplog):
     # A checkpoint of fewer processes: the extra rank continues, with streams apart from rank 0's.
-    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
-    save_training_state(tmp_path, 3, optimizer)
+    features = helpers.dataset_features(cameras=helpers.TINY_CAMERAS)
+    config = make_policy_config("act", **helpers.tiny_act_options())
+    policy = make_policy(config, features)
+    preprocessor, postprocessor = make_pre_post_processors(config, helpers.dataset_stats(features))
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.1)
+    run = RunState(
+        policy=policy,
+        preprocessor=preprocessor,
+        postprocessor=postprocessor,
+        optimizer=optimizer,
+        output_dir=tmp_path,
+        total_steps=3,
+        step=3,
+    )
+    save_training_state(tmp_path, run)
     draws = []
     for rank in (0, 1):
         torch.manual_seed(rank)
-        assert load_training_state(tmp_path, optimizer, rank=rank) == 3
+        run.step = 0
+        load_training_state(tmp_path, run, rank=rank)
+        assert run.step == 3
         draws.append(torch.rand(4))
     assert not torch.equal(draws[0], draws[1])
     assert "lacks rng_state_rank1.safetensors" in caplog.text

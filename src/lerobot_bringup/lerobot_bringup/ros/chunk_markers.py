@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import Point
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import ColorRGBA
@@ -21,8 +20,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from lerobot_bringup.kinematics import UrdfModel
 from lerobot_common.config_files import find_config
-from lerobot_drivers.ros.qos import STATE_QOS
-from lerobot_drivers.ros.run import parameters_help, run_node
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.qos import STATE_QOS
+from lerobot_common.ros.run import run_node
 from lerobot_msgs.msg import ActionChunk
 
 PARAMETERS = {
@@ -39,12 +39,7 @@ FIRST, LAST = np.array([0.1, 0.9, 0.3, 1.0]), np.array([0.1, 0.3, 0.9, 0.35])
 class ChunkMarkersNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("chunk_markers", **kwargs)
-        p = {
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-            for name, (default, text) in PARAMETERS.items()
-        }
+        p = declare_parameters(self, PARAMETERS)
         path = Path(p["urdf"]) if p["urdf"] else find_config("urdf/so101.urdf")
         self.model = UrdfModel.from_file(path)
         if p["tip_link"] not in self.model.links:
@@ -107,7 +102,7 @@ def main(args: list[str] | None = None) -> int:
         (ValueError, FileNotFoundError),
         args,
         description=__doc__.split("\n\n")[1],
-        epilog=parameters_help(PARAMETERS),
+        parameters=PARAMETERS,
     )
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.task import Future
@@ -24,12 +23,25 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from lerobot_dataset.ros_messages import image_array
+from lerobot_common.conversions import image_array, joint_positions_by_name
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.qos import LATCHED_QOS, STATE_QOS
+from lerobot_common.ros.run import run_node, spin_until_finished
 from lerobot_dataset.video import VideoEncoderConfig, VideoFileEncoder
-from lerobot_drivers.ros.conversions import joint_positions_by_name
-from lerobot_drivers.ros.qos import LATCHED_QOS, STATE_QOS
-from lerobot_drivers.ros.run import run_node, spin_until_finished
 from lerobot_drivers.sim.scene import JOINT_NAMES, GraspKinematics
+
+PARAMETERS = {
+    "episodes": (10, "evaluation episodes"),
+    "episode_timeout": (20.0, "seconds before an episode counts as a failure"),
+    "policy": ("/policy", "policy node whose ~/start, ~/stop and ~/reset services to call"),
+    "scene": ("", "MJCF scene the sim runs (kinematics); empty: config/sim/so101_cube.xml"),
+    "video_camera": ("front", "camera whose images go to the video"),
+    "ready_timeout": (120.0, "seconds the sim and policy services may take to accept (checkpoint loading)"),
+    "video_path": ("", "MP4 of the first video_episodes episodes; empty: none"),
+    "video_episodes": (1, "episodes written to the video"),
+    "video_fps": (30, "frame rate of the video (the camera's)"),
+    "results_path": ("", "JSON file for the outcomes; empty: none"),
+}
 
 
 @dataclass
@@ -46,26 +58,13 @@ class SimEvaluator(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_eval", **kwargs)
-
-        def p(name: str, default: object, text: str) -> object:
-            return self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-
-        self._episodes = p("episodes", 10, "evaluation episodes")
-        self._timeout = p("episode_timeout", 20.0, "seconds before an episode counts as a failure")
-        policy = p("policy", "/policy", "policy node whose ~/start, ~/stop and ~/reset services to call")
-        scene = p("scene", "", "MJCF scene the sim runs (kinematics); empty: config/sim/so101_cube.xml")
-        camera = p("video_camera", "front", "camera whose images go to the video")
-        self._ready_timeout = p(
-            "ready_timeout",
-            120.0,
-            "seconds the sim and policy services may take to accept (checkpoint loading)",
-        )
-        self._video_path = p("video_path", "", "MP4 of the first video_episodes episodes; empty: none")
-        self._video_episodes = p("video_episodes", 1, "episodes written to the video")
-        self._video_fps = p("video_fps", 30, "frame rate of the video (the camera's)")
-        self._results_path = p("results_path", "", "JSON file for the outcomes; empty: none")
+        p = declare_parameters(self, PARAMETERS)
+        policy, scene, camera = p["policy"], p["scene"], p["video_camera"]
+        self._episodes, self._timeout = p["episodes"], p["episode_timeout"]
+        self._ready_timeout = p["ready_timeout"]
+        self._video_path, self._video_episodes = p["video_path"], p["video_episodes"]
+        self._video_fps = p["video_fps"]
+        self._results_path = p["results_path"]
         if self._episodes <= 0 or self._timeout <= 0:
             raise ValueError("episodes and episode_timeout must be positive")
 
@@ -227,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         spin=spin_until_finished,
         description=__doc__.split("\n\n")[1],
-        epilog="Parameters (--ros-args -p name:=value): episodes, episode_timeout, policy, scene, "
-        "ready_timeout, video_camera, video_path, video_episodes, video_fps, results_path.",
+        parameters=PARAMETERS,
     )
 
 

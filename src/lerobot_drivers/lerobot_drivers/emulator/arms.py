@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lerobot_drivers.calibration import MotorCalibration
+from lerobot_common.calibration import MotorCalibration
+from lerobot_common.robot_description import RobotDescription
 from lerobot_drivers.emulator.pty_bus import ServoBusEmulator
 from lerobot_drivers.emulator.servo import EmulatedServo
-from lerobot_drivers.robot_description import RobotDescription
 
 
 def emulate_arm(

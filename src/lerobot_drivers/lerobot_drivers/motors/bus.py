@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import ClassVar
 
-from lerobot_drivers.calibration import MotorCalibration
+from lerobot_common.calibration import MotorCalibration
 from lerobot_drivers.motors.errors import (
     CommunicationError,
     CorruptPacketError,
@@ -71,7 +71,6 @@ class MotorHealth:
 class MotorBus(abc.ABC):
     protocol: ClassVar[str]
     table: ClassVar[dict[str, Register]]
-    apply_drive_mode: ClassVar[bool]  # whether lerobot's normalization honours drive_mode on this bus
     drive_mode_register: ClassVar[str | None] = None
 
     def __init__(self, config: BusConfig, motors: Sequence[Motor]):

@@ -28,7 +28,6 @@ _INSTRUCTION_ERRORS = {
 class DynamixelBus(MotorBus):
     protocol = "dynamixel"
     table = DYNAMIXEL_X_TABLE
-    apply_drive_mode = False  # lerobot's DynamixelMotorsBus ignores drive_mode when normalizing
     drive_mode_register = "Drive_Mode"
 
     @property

@@ -16,7 +16,6 @@ _PING_REPLY_BYTES = 6
 class FeetechBus(MotorBus):
     protocol = "feetech"
     table = FEETECH_STS_TABLE
-    apply_drive_mode = True  # lerobot's FeetechMotorsBus flips normalized values of drive_mode=1 motors
 
     @property
     def sdk(self) -> ModuleType:

@@ -1,12 +1,15 @@
-"""Control tables and model facts of the supported servos (Feetech STS/SMS protocol 0, Dynamixel X, P2.0).
+"""Control tables of the supported servos (Feetech STS/SMS protocol 0, Dynamixel X, P2.0).
 
 One place for register addresses, sizes and signedness: the bus layer and the emulator both read them here.
+The models themselves (name, protocol, model number, resolution) are lerobot_common.motors' table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import Enum
+
+from lerobot_common.motors import MOTOR_MODELS, MotorModel
 
 
 class Signedness(Enum):
@@ -133,31 +136,30 @@ DYNAMIXEL_EEPROM_END = 64  # writes below this address are refused while torque 
 
 
 @dataclass(frozen=True)
-class MotorModel:
-    name: str
-    protocol: str  # "feetech" | "dynamixel"
-    model_number: int
-    resolution: int  # encoder ticks per turn
+class BusModel(MotorModel):
+    """A model as the bus layer drives it: lerobot_common's facts plus its control table."""
+
     velocity_unit_rad_s: float  # one unit of Present_Velocity in rad/s
     table: dict[str, Register]
 
 
 _TWO_PI = 6.283185307179586
-_FEETECH_VELOCITY_UNIT = _TWO_PI / 4096  # STS velocities are in encoder steps per second
-_DYNAMIXEL_VELOCITY_UNIT = 0.229 * _TWO_PI / 60  # X series: 0.229 rpm per unit
+_PROTOCOL_TABLES = {"feetech": FEETECH_STS_TABLE, "dynamixel": DYNAMIXEL_X_TABLE}
 
-MODELS: dict[str, MotorModel] = {
-    model.name: model
-    for model in (
-        MotorModel("sts3215", "feetech", 777, 4096, _FEETECH_VELOCITY_UNIT, FEETECH_STS_TABLE),
-        MotorModel("sts3250", "feetech", 2825, 4096, _FEETECH_VELOCITY_UNIT, FEETECH_STS_TABLE),
-        MotorModel("xl330-m077", "dynamixel", 1190, 4096, _DYNAMIXEL_VELOCITY_UNIT, DYNAMIXEL_X_TABLE),
-        MotorModel("xl330-m288", "dynamixel", 1200, 4096, _DYNAMIXEL_VELOCITY_UNIT, DYNAMIXEL_X_TABLE),
-        MotorModel("xl430-w250", "dynamixel", 1060, 4096, _DYNAMIXEL_VELOCITY_UNIT, DYNAMIXEL_X_TABLE),
-        MotorModel("xm430-w350", "dynamixel", 1020, 4096, _DYNAMIXEL_VELOCITY_UNIT, DYNAMIXEL_X_TABLE),
-        MotorModel("xm540-w270", "dynamixel", 1120, 4096, _DYNAMIXEL_VELOCITY_UNIT, DYNAMIXEL_X_TABLE),
-        MotorModel("xc430-w150", "dynamixel", 1070, 4096, _DYNAMIXEL_VELOCITY_UNIT, DYNAMIXEL_X_TABLE),
+
+def _velocity_unit_rad_s(model: MotorModel) -> float:
+    if model.protocol == "feetech":
+        return _TWO_PI / model.resolution  # STS velocities are in encoder steps per second
+    return 0.229 * _TWO_PI / 60  # Dynamixel X series: 0.229 rpm per unit
+
+
+MODELS: dict[str, BusModel] = {
+    name: BusModel(
+        **asdict(model),
+        velocity_unit_rad_s=_velocity_unit_rad_s(model),
+        table=_PROTOCOL_TABLES[model.protocol],
     )
+    for name, model in MOTOR_MODELS.items()
 }
 
 # Model numbers we can name in error messages even though this driver does not drive them (protocol 1).

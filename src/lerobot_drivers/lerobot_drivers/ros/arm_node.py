@@ -19,23 +19,19 @@ import sys
 import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import SetBool
 
+from lerobot_common.conversions import joint_positions_by_name, joint_positions_in_order
+from lerobot_common.robot_description import load_robot_description
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.qos import COMMAND_QOS, STATE_QOS
+from lerobot_common.ros.run import run_node
 from lerobot_drivers.arm import SHUTDOWN_MODES, Arm, ArmConfig, ArmLoop
 from lerobot_drivers.motors.errors import MotorBusError
-from lerobot_drivers.robot_description import load_robot_description
-from lerobot_drivers.ros.conversions import (
-    joint_positions_by_name,
-    joint_positions_in_order,
-    joint_state_msg,
-    stamp_from_ns,
-)
-from lerobot_drivers.ros.qos import COMMAND_QOS, STATE_QOS
-from lerobot_drivers.ros.run import parameters_help, run_node
+from lerobot_drivers.ros.conversions import joint_state_msg, stamp_from_ns
 
 PARAMETERS = {
     "robot": ("so101_follower", "robot description: a name in config/robots/ or a YAML path"),
@@ -57,10 +53,7 @@ PARAMETERS = {
 class ArmNode(Node):
     def __init__(self, **node_options):
         super().__init__("arm", **node_options)
-        p = {
-            name: self.declare_parameter(name, default, ParameterDescriptor(description=text)).value
-            for name, (default, text) in PARAMETERS.items()
-        }
+        p = declare_parameters(self, PARAMETERS)
         if p["on_shutdown"] not in SHUTDOWN_MODES:
             raise ValueError(f"on_shutdown must be one of {SHUTDOWN_MODES}, got {p['on_shutdown']!r}")
         if p["mode"] not in ("", "follower", "leader"):
@@ -222,7 +215,7 @@ def main(args: list[str] | None = None) -> int:
         args,
         close=ArmNode.close,
         description=__doc__.split("\n\n")[0],
-        epilog=parameters_help(PARAMETERS),
+        parameters=PARAMETERS,
     )
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import sys
 import threading
 
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.run import run_node
 from lerobot_drivers.cameras import BACKENDS, CameraConfig, CameraError, Frame, make_camera
 from lerobot_drivers.ros.conversions import camera_info_msg, image_msg, stamp_from_ns
-from lerobot_drivers.ros.run import parameters_help, run_node
 
 REOPEN_PERIOD_S = 1.0
 
@@ -44,10 +44,7 @@ class CameraNode(Node):
     def __init__(self, **node_options):
         node_options.setdefault("namespace", "camera")
         super().__init__("camera", **node_options)
-        p = {
-            name: self.declare_parameter(name, default, ParameterDescriptor(description=text)).value
-            for name, (default, text) in PARAMETERS.items()
-        }
+        p = declare_parameters(self, PARAMETERS)
         self.config = CameraConfig(
             backend=p["backend"],
             device=str(p["device"]),
@@ -135,7 +132,7 @@ def main(args: list[str] | None = None) -> int:
         args,
         close=CameraNode.close,
         description=__doc__.split("\n\n")[0],
-        epilog=parameters_help(PARAMETERS),
+        parameters=PARAMETERS,
     )
 
 

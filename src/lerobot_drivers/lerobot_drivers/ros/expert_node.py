@@ -11,19 +11,28 @@ import sys
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 
-from lerobot_drivers.ros.conversions import joint_positions_by_name
-from lerobot_drivers.ros.qos import LATCHED_QOS, STATE_QOS
-from lerobot_drivers.ros.run import run_node, spin_until_finished
+from lerobot_common.conversions import joint_positions_by_name
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.qos import LATCHED_QOS, STATE_QOS
+from lerobot_common.ros.run import run_node, spin_until_finished
 from lerobot_drivers.sim.expert import ExpertConfig, ScriptedExpert
 from lerobot_drivers.sim.scene import JOINT_NAMES, load_model
 from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
+
+PARAMETERS = {
+    "scene": ("", "MJCF scene the sim runs (kinematics only); empty: config/sim/so101_cube.xml"),
+    "control_rate": (30.0, "commands per second, Hz"),
+    "episodes": (0, "episodes to run before exiting; 0 runs until stopped"),
+    "episode_timeout": (30.0, "seconds before an episode is given up"),
+    "settle_time": (1.0, "seconds to hold still after an episode, before the next reset"),
+    "recorder": ("", "episode recorder node (e.g. /recorder) to start and stop with each episode"),
+}
 
 
 class ExpertNode(Node):
@@ -31,20 +40,9 @@ class ExpertNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("expert", **kwargs)
-
-        def p(name: str, default: object, text: str) -> object:
-            return self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-
-        scene = p("scene", "", "MJCF scene the sim runs (kinematics only); empty: config/sim/so101_cube.xml")
-        rate = p("control_rate", 30.0, "commands per second, Hz")
-        self._episodes = p("episodes", 0, "episodes to run before exiting; 0 runs until stopped")
-        self._timeout = p("episode_timeout", 30.0, "seconds before an episode is given up")
-        self._settle = p("settle_time", 1.0, "seconds to hold still after an episode, before the next reset")
-        recorder = p(
-            "recorder", "", "episode recorder node (e.g. /recorder) to start and stop with each episode"
-        )
+        p = declare_parameters(self, PARAMETERS)
+        scene, rate, recorder = p["scene"], p["control_rate"], p["recorder"]
+        self._episodes, self._timeout, self._settle = p["episodes"], p["episode_timeout"], p["settle_time"]
         if rate <= 0:
             raise ValueError(f"control_rate must be positive, got {rate}")
         self.expert = ScriptedExpert(load_model(scene), ExpertConfig(control_period=1.0 / rate))
@@ -190,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         spin=spin_until_finished,
         description=__doc__.split("\n\n")[1],
-        epilog="Parameters (--ros-args -p name:=value): scene, control_rate, episodes, episode_timeout, "
-        "settle_time, use_sim_time.",
+        parameters=PARAMETERS,
+        epilog="Set use_sim_time:=true when the sim publishes /clock.",
     )
 
 

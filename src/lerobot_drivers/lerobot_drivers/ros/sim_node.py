@@ -14,6 +14,7 @@ Physics and rendering run in a thread of their own that owns the OpenGL context;
 executor and reach the simulation under a lock.
 """
 
+import argparse
 import math
 import sys
 import threading
@@ -22,7 +23,6 @@ import time
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose, PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -31,24 +31,36 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, Header
 from std_srvs.srv import Trigger
 
+from lerobot_common.conversions import joint_positions_by_name
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.qos import CLOCK_QOS, COMMAND_QOS, LATCHED_QOS, STATE_QOS
+from lerobot_common.ros.run import run_node
 from lerobot_drivers.ros.conversions import (
     camera_info_msg,
     image_msg,
-    joint_positions_by_name,
     joint_state_msg,
     stamp_from_seconds,
 )
-from lerobot_drivers.ros.qos import CLOCK_QOS, COMMAND_QOS, LATCHED_QOS, STATE_QOS
-from lerobot_drivers.ros.run import run_node
 from lerobot_drivers.sim.render import CameraRenderer, RenderBackendError
 from lerobot_drivers.sim.scene import TASKS, Layout, SimArm, SimConfig
 
 START_TIMEOUT = 60.0  # seconds for the simulation thread to load the scene and open its renderer
 
-
-def _describe(text: str) -> ParameterDescriptor:
-    # Read once at start-up: changing them later would not take effect, so ROS refuses it.
-    return ParameterDescriptor(description=text, read_only=True)
+PARAMETERS = {
+    "scene": ("", "MJCF scene file; empty: config/sim/so101_cube.xml"),
+    "seed": (0, "seed of the cube/target layout sequence (deterministic episodes)"),
+    "task": ("place", f"success criterion: {' or '.join(TASKS)}"),
+    "joint_state_rate": (100.0, "joint_states and poses, Hz"),
+    "camera_rate": (30.0, "images per second per camera; 0 disables"),
+    "cameras": (["front", "wrist"], "MJCF cameras to publish"),
+    "image_width": (640, "image width, pixels"),
+    "image_height": (480, "image height, pixels"),
+    "publish_clock": (False, "stamp with simulated time and publish /clock (use_sim_time)"),
+    "real_time_factor": (
+        1.0,
+        "simulated seconds per wall second; <= 0 runs as fast as possible (needs publish_clock)",
+    ),
+}
 
 
 class SimNode(Node):
@@ -56,29 +68,12 @@ class SimNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("sim", **kwargs)
-        p = self.declare_parameter
-        scene = p("scene", "", _describe("MJCF scene file; empty: config/sim/so101_cube.xml")).value
-        seed = p(
-            "seed", 0, _describe("seed of the cube/target layout sequence (deterministic episodes)")
-        ).value
-        task = p("task", "place", _describe(f"success criterion: {' or '.join(TASKS)}")).value
-        self._joint_rate = p("joint_state_rate", 100.0, _describe("joint_states and poses, Hz")).value
-        self._camera_rate = p(
-            "camera_rate", 30.0, _describe("images per second per camera; 0 disables")
-        ).value
-        self._cameras = list(p("cameras", ["front", "wrist"], _describe("MJCF cameras to publish")).value)
-        width = p("image_width", 640, _describe("pixels")).value
-        height = p("image_height", 480, _describe("pixels")).value
-        self._publish_clock = p(
-            "publish_clock", False, _describe("stamp with simulated time and publish /clock (use_sim_time)")
-        ).value
-        self._speed = p(
-            "real_time_factor",
-            1.0,
-            _describe(
-                "simulated seconds per wall second; <= 0 runs as fast as possible (needs publish_clock)"
-            ),
-        ).value
+        p = declare_parameters(self, PARAMETERS)
+        scene, seed, task = p["scene"], p["seed"], p["task"]
+        self._joint_rate, self._camera_rate = p["joint_state_rate"], p["camera_rate"]
+        self._cameras = list(p["cameras"])
+        width, height = p["image_width"], p["image_height"]
+        self._publish_clock, self._speed = p["publish_clock"], p["real_time_factor"]
         if not self._publish_clock and self._speed != 1.0:
             raise ValueError(
                 "real_time_factor other than 1 needs publish_clock:=true (stamps are wall time otherwise)"
@@ -284,13 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         spin=_start_and_spin,
         close=SimNode.stop,
         description=__doc__.split("\n\n")[1],
-        epilog="Parameters (--ros-args -p name:=value): scene, seed, task, joint_state_rate, camera_rate, "
-        "cameras, image_width, image_height, publish_clock, real_time_factor. Headless rendering picks "
-        "MUJOCO_GL=egl or osmesa; set MUJOCO_GL to choose.",
+        parameters=PARAMETERS,
+        epilog="Headless rendering picks MUJOCO_GL=egl or osmesa; set MUJOCO_GL to choose.",
     )
 
 
-def _start_and_spin(node: SimNode) -> None:
+def _start_and_spin(node: SimNode, options: argparse.Namespace) -> None:
     node.start()
     executor = SingleThreadedExecutor()
     executor.add_node(node)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import sys
 
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 
-from lerobot_drivers.ros.qos import COMMAND_QOS, STATE_QOS
-from lerobot_drivers.ros.run import parameters_help, run_node
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.qos import COMMAND_QOS, STATE_QOS
+from lerobot_common.ros.run import run_node
 
 PARAMETERS = {
     "leader_topic": ("/leader/joint_states", "sensor_msgs/JointState of the leader arm"),
@@ -29,12 +29,7 @@ PARAMETERS = {
 class TeleopNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("teleop", **kwargs)
-        p = {
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-            for name, (default, text) in PARAMETERS.items()
-        }
+        p = declare_parameters(self, PARAMETERS)
         self.joints = set(p["joints"] or [])
         self.relayed = 0
         # Reliable like a command stream; the drivers take commands best effort, which matches either.
@@ -67,7 +62,7 @@ def main(args: list[str] | None = None) -> int:
         (ValueError,),
         args,
         description=__doc__.split("\n\n")[0],
-        epilog=parameters_help(PARAMETERS),
+        parameters=PARAMETERS,
     )
 
 

@@ -8,7 +8,6 @@ deactivate: hold the last safe command. Services ~/start, ~/stop (hold while act
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from collections import deque
@@ -16,49 +15,73 @@ from collections import deque
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
-from rclpy.utilities import remove_ros_args
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from lerobot_common.conversions import MessageError, image_array, joint_values, stamp_ns
 from lerobot_common.ros.messages import message_class
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.qos import STATE_QOS
+from lerobot_common.ros.run import run_node
 from lerobot_dataset.mapping import load_mapping
-from lerobot_dataset.ros_messages import MessageError, image_array, joint_values, stamp_ns
 from lerobot_dataset.units import mapping_units
 from lerobot_msgs.msg import ActionChunk, PolicyStatus
-from lerobot_policy_node.chunks import STRATEGY_CHOICES, make_merger, resolve_strategy
+from lerobot_policy_node.chunks import AGGREGATES, STRATEGY_CHOICES, make_merger, resolve_strategy
 from lerobot_policy_node.observation import ObservationBuffer, check_mapping
 from lerobot_policy_node.outputs import OUTPUTS, ControllerOutput
 from lerobot_policy_node.runner import Chunk, PolicyRunner, TickResult
 from lerobot_policy_node.safety import SafetyFilter, SafetyLimits
 
-COMMANDS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+PARAMETERS = {
+    "checkpoint": ("", "pretrained_model folder or Hub repo id of the policy"),
+    "mapping": (
+        "",
+        "mapping name in config/mappings/ or YAML path; empty: the one the checkpoint was trained with",
+    ),
+    "device": ("", "torch device (cpu, cuda, cuda:1, mps); empty: the checkpoint's"),
+    "inference_threads": (0, "CPU threads for inference; 0: all cores but one (the control loop's)"),
+    "strategy": (
+        "auto",
+        f"how chunks are merged: one of {list(STRATEGY_CHOICES)}; auto: rtc for a policy with real-time "
+        "chunking enabled (pi0 + rtc_config), ensemble for one with temporal_ensemble_coeff (ACT), "
+        "else latency",
+    ),
+    "aggregate": (
+        "weighted_average",
+        f"latency strategy: how overlapping chunks are blended, one of {sorted(AGGREGATES)}",
+    ),
+    "request_fraction": (0.5, "ask for the next chunk when this fraction of a chunk's actions is left"),
+    "staleness": (0.5, "seconds after which an input is stale: the node holds position until it is fresh"),
+    "output": ("forward", f"how commands reach the controller: one of {sorted(OUTPUTS)}"),
+    "command_topic": ("arm/commands", "topic the commands are published on"),
+    "output_joints": (
+        Parameter.Type.STRING_ARRAY,
+        "joints commanded, in this order; empty: the action's joints",
+    ),
+    "joint_lower": (Parameter.Type.DOUBLE_ARRAY, "lower joint limits, radians, in action order; empty: none"),
+    "joint_upper": (Parameter.Type.DOUBLE_ARRAY, "upper joint limits, radians, in action order; empty: none"),
+    "max_step": (0.2, "largest change of a joint command from one tick to the next, radians; <= 0: none"),
+    "task": ("", "task text for language-conditioned policies; empty: the mapping's"),
+}
 
 
 class PolicyNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("policy", **kwargs)
-        declare = self.declare_parameter
-        self.p_checkpoint = declare("checkpoint", "").value
-        self.p_mapping = declare("mapping", "").value  # empty: the mapping the checkpoint was trained with
-        self.p_device = declare("device", "").value
-        self.p_threads = declare("inference_threads", 0).value  # 0: all cores but one (the control loop's)
-        # auto: rtc for a policy with real-time chunking enabled (pi0 + rtc_config), else latency
-        self.p_strategy = declare("strategy", "auto").value
-        self.p_aggregate = declare("aggregate", "weighted_average").value
-        self.p_request_fraction = declare("request_fraction", 0.5).value
-        self.p_staleness = declare("staleness", 0.5).value
-        self.p_output = declare("output", "forward").value
-        self.p_command_topic = declare("command_topic", "arm/commands").value
-        self.p_output_joints = list(declare("output_joints", Parameter.Type.STRING_ARRAY).value or [])
-        self.p_lower = list(declare("joint_lower", Parameter.Type.DOUBLE_ARRAY).value or [])
-        self.p_upper = list(declare("joint_upper", Parameter.Type.DOUBLE_ARRAY).value or [])
-        self.p_max_step = declare("max_step", 0.2).value
-        self.task = declare("task", "").value
+        p = declare_parameters(self, PARAMETERS)
+        self.p_checkpoint, self.p_mapping, self.p_device = p["checkpoint"], p["mapping"], p["device"]
+        self.p_threads, self.p_staleness = p["inference_threads"], p["staleness"]
+        self.p_strategy, self.p_aggregate = p["strategy"], p["aggregate"]
+        self.p_request_fraction = p["request_fraction"]
+        self.p_output, self.p_command_topic = p["output"], p["command_topic"]
+        self.p_output_joints = list(p["output_joints"] or [])
+        self.p_lower, self.p_upper = list(p["joint_lower"] or []), list(p["joint_upper"] or [])
+        self.p_max_step = p["max_step"]
+        self.task = p["task"]
         self.policy = None
         self.runner: PolicyRunner | None = None
         self.output: ControllerOutput | None = None
@@ -105,7 +128,8 @@ class PolicyNode(LifecycleNode):
                 f"strategy must be one of {STRATEGY_CHOICES} and output one of {sorted(OUTPUTS)}"
             )
         self.policy = LoadedPolicy(self.p_checkpoint, self.p_device, self.p_threads)
-        self.strategy = resolve_strategy(self.p_strategy, self.policy.supports_rtc)
+        ensembles = self.policy.ensemble_coeff is not None
+        self.strategy = resolve_strategy(self.p_strategy, self.policy.supports_rtc, ensembles)
         self.policy.use_rtc = self.strategy == "rtc"  # other strategies merge plain chunks themselves
         self.policy.whole_chunks = self.strategy == "ensemble"
         trained = self.policy.trained_mapping
@@ -139,7 +163,7 @@ class PolicyNode(LifecycleNode):
         self.observations = ObservationBuffer(list(self.policy.input_features), self.p_staleness)
         for name in self.policy.input_features:
             source = self.mapping.features[name]
-            qos = qos_profile_sensor_data if source.is_image else COMMANDS
+            qos = qos_profile_sensor_data if source.is_image else STATE_QOS
             self.subscriptions_.append(
                 self.create_subscription(
                     message_class(source.type),
@@ -149,15 +173,14 @@ class PolicyNode(LifecycleNode):
                 )
             )
         self.output = OUTPUTS[self.p_output](self.output_joints, self.output_order, self.fps, message_class)
-        self.command_pub = self.create_publisher(self.output.message, self.p_command_topic, COMMANDS)
+        self.command_pub = self.create_publisher(self.output.message, self.p_command_topic, STATE_QOS)
         limits = SafetyLimits(
             lower=np.array(self.p_lower) if self.p_lower else None,
             upper=np.array(self.p_upper) if self.p_upper else None,
             max_step=self.p_max_step if self.p_max_step > 0 else None,
         )
-        merger = make_merger(self.strategy, self.p_aggregate)
-        chunk_size = getattr(self.policy.policy.config, "n_action_steps", None) or 1
-        threshold = int(self.p_request_fraction * chunk_size)
+        merger = make_merger(self.strategy, self.p_aggregate, self.policy.ensemble_coeff)
+        threshold = int(self.p_request_fraction * self.policy.chunk_length)
         self.runner = PolicyRunner(
             self.policy.predict, self.observations, merger,
             SafetyFilter(limits, np.zeros(len(self.action_joints))),
@@ -382,16 +405,7 @@ class PolicyNode(LifecycleNode):
         self.diagnostics_pub.publish(array)
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
-    parser = argparse.ArgumentParser(
-        prog="lerobot-ros-policy",
-        description=(
-            "Run a trained policy (ACT, Diffusion, pi0 checkpoint folder or Hub id) on live ROS observations "
-            "and stream its actions to a ros2_control controller. A lifecycle node: --autostart configures "
-            "and activates it at once; otherwise use `ros2 lifecycle set /policy configure|activate`. "
-            "Options are shortcuts for the node's ROS parameters."
-        ),
-    )
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="pretrained_model folder or Hub repo id")
     parser.add_argument("--mapping", help="mapping name or YAML path (default: the checkpoint's own)")
     parser.add_argument(
@@ -404,41 +418,42 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
     parser.add_argument(
         "--strategy",
         choices=STRATEGY_CHOICES,
-        help="how chunks are merged (default auto: rtc for flow policies with RTC enabled, else latency)",
+        help="how chunks are merged (default auto: rtc for flow policies with RTC enabled, ensemble for a "
+        "checkpoint with temporal_ensemble_coeff, else latency)",
     )
     parser.add_argument("--task", help="task text for language-conditioned policies")
     parser.add_argument("--autostart", action="store_true", help="configure and activate at start")
-    args = parser.parse_args(argv)
-    names = ("checkpoint", "mapping", "output", "command_topic", "strategy", "task")
-    overrides = [Parameter(name, value=getattr(args, name)) for name in names if getattr(args, name)]
-    return args, overrides
+
+
+def _spin(node: PolicyNode, options: argparse.Namespace) -> None:
+    if options.autostart:
+        threading.Thread(target=_autostart, args=(node,), daemon=True).start()
+    # One executor thread for the timer and the inputs (short callbacks); inference has a thread of its own.
+    # More Python threads would only compete for the GIL with the inference thread.
+    rclpy.spin(node)
+
+
+def _stop_inference(node: PolicyNode) -> None:
+    if node.runner is not None:
+        node.runner.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv if argv is None else argv
-    args, overrides = parse_args(remove_ros_args(argv)[1:])
-    rclpy.init(args=argv)
-    node = PolicyNode(parameter_overrides=overrides)
-    # One executor thread for the timer and the inputs (short callbacks); inference has a thread of its own.
-    # More Python threads would only compete for the GIL with the inference thread.
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    if args.autostart:
-        threading.Thread(target=_autostart, args=(node,), daemon=True).start()
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():  # else Ctrl-C shut ROS down between two waits of the executor: a normal stop
-            raise
-    finally:
-        if node.runner is not None:
-            node.runner.close()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(
+        "lerobot-ros-policy",
+        PolicyNode,
+        args=argv,
+        parameters=PARAMETERS,
+        options=_options,
+        spin=_spin,
+        close=_stop_inference,
+        description=(
+            "Run a trained policy (ACT, Diffusion, pi0 checkpoint folder or Hub id) on live ROS observations "
+            "and stream its actions to a ros2_control controller. A lifecycle node: --autostart configures "
+            "and activates it at once; otherwise use `ros2 lifecycle set /policy configure|activate`. "
+            "Options are shortcuts for the node's ROS parameters."
+        ),
+    )
 
 
 def _autostart(node: PolicyNode) -> None:

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.utilities import remove_ros_args
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from lerobot_common.ros.messages import message_class
+from lerobot_common.ros.parameters import declare_parameters
+from lerobot_common.ros.qos import LATCHED_QOS
+from lerobot_common.ros.run import run_node
 from lerobot_dataset.mapping import IMAGE_TYPES, MappingError, load_mapping
 from lerobot_msgs.msg import RecorderStatus, TopicStatistics
 from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
@@ -31,20 +32,21 @@ from lerobot_recorder.recording import EpisodeRecorder, RecorderError, Status, f
 DEFAULT_OUTPUT = "~/lerobot_ros/bags"
 # Joint states and commands are small and must not be lost: reliable, with room for bursts.
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-# Late subscribers (dashboards) get the last status at once.
-LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
+PARAMETERS = {
+    "profile": ("so101_sim", "mapping name in config/mappings/ or path to a YAML"),
+    "output_dir": ("", f"folder for the episode bags; empty: {DEFAULT_OUTPUT}/<profile>"),
+    "storage": ("", "bag storage: mcap or sqlite3; empty: the mapping's"),
+    "max_queue_mb": (512, "MiB of messages queued for writing; beyond it messages are dropped (and counted)"),
+    "status_rate": (2.0, "~/status messages per second, Hz"),
+}
 
 
 class RecordNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("recorder", **kwargs)
-        profile = self.declare_parameter("profile", "so101_sim").value
-        output = self.declare_parameter("output_dir", "").value
-        storage = self.declare_parameter("storage", "").value
-        max_queue_mb = self.declare_parameter("max_queue_mb", 512).value
-        status_rate = self.declare_parameter("status_rate", 2.0).value
+        p = declare_parameters(self, PARAMETERS)
+        profile, output, storage = p["profile"], p["output_dir"], p["storage"]
+        max_queue_mb, status_rate = p["max_queue_mb"], p["status_rate"]
         self.mapping = load_mapping(profile)
         output_dir = Path(os.path.expanduser(output or DEFAULT_OUTPUT)) / (
             self.mapping.name if not output else ""
@@ -56,7 +58,8 @@ class RecordNode(Node):
         for topic, msgtype in self.mapping.topics().items():
             if msgtype:
                 self._subscribe(topic, msgtype)
-        self.status_pub = self.create_publisher(RecorderStatus, "~/status", LATCHED)
+        # Latched: late subscribers (dashboards) get the last status at once.
+        self.status_pub = self.create_publisher(RecorderStatus, "~/status", LATCHED_QOS)
         self.create_service(StartEpisode, "~/start_episode", self._on_start)
         self.create_service(StopEpisode, "~/stop_episode", self._on_stop)
         self.create_service(DiscardEpisode, "~/discard_episode", self._on_discard)
@@ -209,15 +212,7 @@ def _status_message(status: Status) -> RecorderStatus:
     )
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
-    parser = argparse.ArgumentParser(
-        prog="lerobot-ros-record",
-        description=(
-            "Record episodes of a mapping's topics into rosbag2 (a bag folder per episode, MCAP by default). "
-            "Control it with the services ~/start_episode (task text), ~/stop_episode, ~/discard_episode, or "
-            "with keys in this terminal (--keyboard). Options are shortcuts for the node's ROS parameters."
-        ),
-    )
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", help="mapping name in config/mappings/ or path to a YAML (default so101_sim)"
     )
@@ -228,29 +223,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[Parameter]]:
     parser.add_argument(
         "--keyboard", action="store_true", help="control recording with keys in this terminal"
     )
-    args = parser.parse_args(argv)
-    overrides = [
-        Parameter(name, value=value)
-        for name, value in (
-            ("profile", args.profile),
-            ("output_dir", args.output_dir),
-            ("storage", args.storage),
-        )
-        if value
-    ]
-    return args, overrides
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv if argv is None else argv
-    args, overrides = parse_args(remove_ros_args(argv)[1:])
-    rclpy.init(args=argv)
-    try:
-        node = RecordNode(parameter_overrides=overrides)
-    except MappingError as error:
-        print(f"lerobot-ros-record: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
+def _spin(node: RecordNode, options: argparse.Namespace) -> None:
     # One thread: rclpy's multi-threaded executor can hand a topic's messages over out of order.
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -262,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             quit_requested.set()
         return keep_going
 
-    keyboard = args.keyboard and sys.stdin.isatty()
+    keyboard = options.keyboard and sys.stdin.isatty()
     try:
         with single_keys(sys.stdin) if keyboard else contextlib.nullcontext():
             if keyboard:
@@ -271,14 +246,24 @@ def main(argv: list[str] | None = None) -> int:
                 ).start()
             while rclpy.ok() and not quit_requested.is_set():
                 executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():  # else Ctrl-C shut ROS down between two waits of the executor: a normal stop
-            raise
     finally:
-        node.close()
         executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(
+        "lerobot-ros-record",
+        RecordNode,
+        (MappingError,),
+        argv,
+        parameters=PARAMETERS,
+        options=_options,
+        spin=_spin,
+        close=RecordNode.close,
+        description=(
+            "Record episodes of a mapping's topics into rosbag2 (a bag folder per episode, MCAP by default). "
+            "Control it with the services ~/start_episode (task text), ~/stop_episode, ~/discard_episode, or "
+            "with keys in this terminal (--keyboard). Options are shortcuts for the node's ROS parameters."
+        ),
+        error_status=2,  # a mapping that does not load is a usage error
+    )

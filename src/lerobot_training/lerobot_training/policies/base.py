@@ -9,7 +9,8 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from enum import Enum
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -21,8 +22,12 @@ from lerobot_training.features import (
     FeatureError,
     FeatureType,
     PolicyFeature,
+    check_features_in_dataset,
 )
 from lerobot_training.normalization import NormalizationMode
+
+if TYPE_CHECKING:
+    from lerobot_training.processor import PolicyProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +56,18 @@ def resolve_device(requested: str | None) -> str:
 
 @dataclasses.dataclass
 class PolicyConfig(abc.ABC):
-    """Fields common to all policies, in lerobot's config.json order (``type`` is written first)."""
+    """Fields common to all policies, in lerobot's config.json order (``type`` is written first), and the
+    capabilities a policy may have (see "capabilities" below).
+
+    Only dataclass fields are written to config.json. A capability is declared here once, as a property
+    giving the value of a policy without it; a policy whose lerobot config.json has the key overrides it
+    with a field of that name (so the key is written for that policy only, as lerobot writes it), any other
+    with a property. Nothing reads a config with getattr.
+    """
 
     type: ClassVar[str]
 
+    # Observed frames one prediction sees (the current one and those before it, at the dataset's rate).
     n_obs_steps: int = 1
     input_features: dict[str, PolicyFeature] = dataclasses.field(default_factory=dict)
     output_features: dict[str, PolicyFeature] = dataclasses.field(default_factory=dict)
@@ -120,6 +133,67 @@ class PolicyConfig(abc.ABC):
     @abc.abstractmethod
     def action_delta_indices(self) -> list[int]:
         """Frame offsets of the actions in one training sample."""
+
+    @property
+    def reward_delta_indices(self) -> list[int] | None:
+        """Frame offsets of ``next.reward`` in one training sample (None: rewards are not loaded)."""
+        return None
+
+    # -- capabilities ---------------------------------------------------------------------------------------
+    @property
+    def chunk_length(self) -> int:
+        """Actions of each predicted chunk executed before the policy plans again (lerobot's
+        ``n_action_steps``): what one chunk contributes to the robot's queue. 1: it plans every step."""
+        return 1
+
+    @property
+    def temporal_ensemble_coeff(self) -> float | None:
+        """ACT's temporal ensembling: plan every step and average the predictions of every chunk covering it,
+        weighted exp(-coeff · i), oldest first. None: no ensembling."""
+        return None
+
+    @property
+    def rtc_enabled(self) -> bool:
+        """Whether real-time chunking is on (lerobot's ``rtc_config``), for a policy that ``supports_rtc``."""
+        return False
+
+    @property
+    def max_action_dim(self) -> int:
+        """Width of the policy's action vectors; a wider one than the action feature's means actions are
+        zero-padded to it (π₀: 32). Default: the action feature's own width."""
+        return self.action_feature.shape[-1]
+
+    @property
+    def pretrained_backbone_weights(self) -> str | None:
+        """Weights (torchvision's name) the vision backbone starts from, downloaded when the policy is built
+        (None: none). A policy built to load a checkpoint's weights is built without them."""
+        return None
+
+    @property
+    def drop_n_last_frames(self) -> int:
+        """Frames at the end of each episode that never start a training sample."""
+        return 0
+
+    @property
+    def optimizer_grad_clip_norm(self) -> float | None:
+        """The policy's gradient-clipping preset (None: the training option ``--grad_clip_norm``)."""
+        return None
+
+    def fit_pretrained_features(self, available: Mapping[str, PolicyFeature]) -> list[str]:
+        """Refit a pretrained policy's features (the checkpoint's dataset's) to those of the dataset it is
+        fine-tuned on (``available``, in the dataset's order), in place; returns what changed, for the
+        training log. Default: the weights are sized by the features, so the dataset must have each with its
+        shape."""
+        try:
+            check_features_in_dataset(self.output_features, available, "output")
+            check_features_in_dataset(self.input_features, available, "input")
+        except FeatureError as err:
+            raise FeatureError(
+                f"the pretrained {self.type} checkpoint does not fit this dataset, and {self.type} weights "
+                "are sized by the features: fine-tune on a dataset with the checkpoint's features, or train "
+                f"from scratch with --policy.type={self.type}. {err}"
+            ) from None
+        return [f"features: the checkpoint's {sorted(self.input_features)} -> {sorted(self.output_features)}"]
 
     # -- optimization presets -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -208,6 +282,11 @@ class Policy(nn.Module, abc.ABC):
     """
 
     config_class: ClassVar[type[PolicyConfig]]
+    # Real-time chunking: ``predict_action_chunk(batch, prev_actions=..., inference_delay=...)`` continues the
+    # queued actions (``prev_actions``, normalized, padded or not); the config's ``rtc_enabled`` turns it on.
+    supports_rtc: ClassVar[bool] = False
+    # Weight names a checkpoint file may lack: {name: the file's name to load it from instead}.
+    alternate_weights: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: PolicyConfig) -> None:
         if not isinstance(config, self.config_class):
@@ -237,3 +316,19 @@ class Policy(nn.Module, abc.ABC):
     def get_optim_params(self) -> Iterable[Any]:
         """Parameters (or parameter groups) for the config's optimizer preset."""
         return [p for p in self.parameters() if p.requires_grad]
+
+    # -- fine-tuning hooks ----------------------------------------------------------------------------------
+    def add_adapters(self) -> None:
+        """Add LoRA adapters (lerobot's ``use_peft``) to this policy, its weights loaded, in place; only they
+        stay trainable."""
+        raise ConfigError(
+            f"use_peft (LoRA adapters) is not implemented for {self.config.type}: fine-tune it without "
+            "--policy.use_peft"
+        )
+
+    @classmethod
+    def fit_pretrained_preprocessor(cls, preprocessor: PolicyProcessor, pretrained_dir: Path) -> list[str]:
+        """Give a fine-tuning run's new preprocessor, in place, what the pretrained checkpoint in
+        ``pretrained_dir`` was trained with where its weights depend on it; returns notes for the training
+        log. Default: nothing (normalization statistics come from the new dataset)."""
+        return []

@@ -95,5 +95,9 @@ class ACTConfig(PolicyConfig):
     def action_delta_indices(self) -> list[int]:
         return list(range(self.chunk_size))
 
+    @property
+    def chunk_length(self) -> int:
+        return self.n_action_steps
+
     def make_optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=self.optimizer_lr, weight_decay=self.optimizer_weight_decay)

@@ -170,6 +170,10 @@ class DiffusionConfig(PolicyConfig):
     def action_delta_indices(self) -> list[int]:
         return list(range(1 - self.n_obs_steps, 1 - self.n_obs_steps + self.horizon))
 
+    @property
+    def chunk_length(self) -> int:
+        return self.n_action_steps
+
     def make_optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
         return torch.optim.Adam(
             params,

@@ -276,6 +276,10 @@ class PI0Config(PolicyConfig):
     def action_delta_indices(self) -> list[int]:
         return list(range(self.chunk_size))
 
+    @property
+    def chunk_length(self) -> int:
+        return self.n_action_steps
+
     # -- optimization presets -------------------------------------------------------------------------------
     def make_optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
         return torch.optim.AdamW(

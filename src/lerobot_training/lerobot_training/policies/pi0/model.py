@@ -15,6 +15,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
@@ -22,19 +23,28 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from lerobot_training.features import ACTION, ACTION_IS_PAD, OBS_STATE, FeatureError, require_keys
+from lerobot_training.features import (
+    ACTION,
+    ACTION_IS_PAD,
+    OBS_LANGUAGE_ATTENTION_MASK,
+    OBS_LANGUAGE_TOKENS,
+    OBS_STATE,
+    FeatureError,
+    require_keys,
+)
 from lerobot_training.policies.base import Policy
 from lerobot_training.policies.flow import euler_sample
 from lerobot_training.policies.pi0.config import GemmaSize, PI0Config
+from lerobot_training.policies.pi0.processor import TokenizerStep, choose_tokenizer
 
 if TYPE_CHECKING:  # transformers' Gemma/PaliGemma modules load in ~1 s: only when a π₀ is built
     from transformers import GemmaConfig, PaliGemmaConfig
     from transformers.models.gemma.modeling_gemma import GemmaDecoderLayer, GemmaModel
 
+    from lerobot_training.processor import PolicyProcessor
+
 logger = logging.getLogger(__name__)
 
-OBS_LANGUAGE_TOKENS = "observation.language.tokens"
-OBS_LANGUAGE_ATTENTION_MASK = "observation.language.attention_mask"
 LM_HEAD = "model.paligemma_with_expert.paligemma.lm_head.weight"
 EMBED_TOKENS = "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"
 
@@ -515,6 +525,7 @@ class PI0Policy(Policy):
     """π₀ on preprocessed batches: cameras in [0, 1], normalized state/action, tokenized task text."""
 
     config_class = PI0Config
+    supports_rtc = True
     # Files from when PaliGemma's lm_head and token embedding were tied hold one of them: a file lacking one
     # gives it the other's tensor (lerobot fills embed_tokens from lm_head the same way).
     alternate_weights: ClassVar[dict[str, str]] = {EMBED_TOKENS: LM_HEAD, LM_HEAD: EMBED_TOKENS}
@@ -528,9 +539,7 @@ class PI0Policy(Policy):
             self.model.paligemma_with_expert.to_mixed_bfloat16()
         self._freeze()
         if config.use_peft:
-            from lerobot_training.policies.pi0.lora import apply_lora
-
-            apply_lora(self)
+            self.add_adapters()
         # Timings (ms) of the last chunk: vision tower, prefix (language + KV cache), denoising, total
         # (including the image resizing before the vision tower).
         self.last_latency: dict[str, float] = {}
@@ -545,6 +554,22 @@ class PI0Policy(Policy):
 
     def reset(self) -> None:
         self._queue.clear()
+
+    # -- fine-tuning ----------------------------------------------------------------------------------------
+    def add_adapters(self) -> None:
+        from lerobot_training.policies.pi0.lora import apply_lora  # imports peft: only when used
+
+        apply_lora(self)
+
+    @classmethod
+    def fit_pretrained_preprocessor(cls, preprocessor: PolicyProcessor, pretrained_dir: Path) -> list[str]:
+        """The tokenizer the pretrained weights were trained with (see ``choose_tokenizer``)."""
+        notes = []
+        for step in preprocessor.steps:
+            if isinstance(step, TokenizerStep):
+                step.tokenizer_name, source = choose_tokenizer(pretrained_dir)
+                notes.append(f"tokenizer: {step.tokenizer_name} ({source})")
+        return notes
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def _inputs(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], list[Tensor], Tensor, Tensor, Tensor]:

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lerobot_training.features import OBS_LANGUAGE_ATTENTION_MASK, OBS_LANGUAGE_TOKENS
 from lerobot_training.normalization import DEFAULT_EPS, NormalizerStep
 from lerobot_training.policies.pi0.config import PI0Config
-from lerobot_training.policies.pi0.model import OBS_LANGUAGE_ATTENTION_MASK, OBS_LANGUAGE_TOKENS
 from lerobot_training.processor import (
     PREPROCESSOR_NAME,
     STEP_TYPES,
