@@ -18,8 +18,9 @@ import pytest
 
 os.environ["ROS_DOMAIN_ID"] = os.environ.get("LEROBOT_ROS_TEST_DOMAIN_ID", str(random.randint(1, 100)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-# Camera images (~1 MB) exceed Fast DDS's default shared-memory segment and get lost as UDP fragments.
-os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+# Camera images (~1 MB): Fast DDS's large-data mode with a shared-memory segment that holds the frames in
+# flight, as the venv sets it (scripts/setup.sh says why).
+os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA?max_msg_size=1MB&sockets_size=16MB")
 
 
 @pytest.fixture

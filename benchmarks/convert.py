@@ -6,11 +6,17 @@
 3. Converts the bag with lerobot_recorder.convert (read, align, decode, encode, Parquet, stats).
 4. With --workers N: converts --bags episode bags in one process, then with N worker processes, and prints
    the speed-up of the workers over the one process, both measured in this run.
-5. Runs the record node on a live publisher process with the same load and counts every drop.
+5. Runs the record node on a live publisher process with the same load, then with 3 cameras, and counts every
+   drop; beside it, in the same process, a bare subscriber that only counts (the anchor): frames the anchor
+   misses too were lost before they reached the recorder. Both processes use the environment's Fast DDS
+   transports (the venv sets the suite's: LARGE_DATA with a 16 MiB shared-memory segment); with Fast DDS's
+   default segment (512 KiB, `FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`) the publisher itself drops most frames,
+   whoever subscribes.
 
 Prints the real-time factor and the ratio to the baseline (goal ≥ 0.8×) and the drop count (goal 0).
 Usage: python benchmarks/convert.py [--seconds 60] [--record-seconds 20] [--codec av1|h264]
                                     [--workers N --bags 4 --bag-seconds 10]
+       (--seconds 0 skips the conversion, --record-seconds 0 the record test)
 """
 
 from __future__ import annotations
@@ -141,8 +147,7 @@ PUBLISHER = textwrap.dedent(
     rclpy.init()
     node = rclpy.create_node("benchmark_robot")
     joints = [node.create_publisher(JointState, t, 100) for t in ("/joint_states", "/leader/joint_states")]
-    cameras = [node.create_publisher(Image, f"/{c}/image_raw", qos_profile_sensor_data)
-               for c in ("front", "wrist")]
+    cameras = [node.create_publisher(Image, f"/{c}/image_raw", qos_profile_sensor_data) for c in sys.argv[1:]]
     data = np.random.default_rng(0).integers(0, 255, 640 * 480 * 3, dtype=np.uint8).tobytes()
     names = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
     def tick_joints():
@@ -158,52 +163,90 @@ PUBLISHER = textwrap.dedent(
     rclpy.spin(node)
     """
 )
+CAMERAS = ("front", "wrist", "side")
 
 
-def record_drops(folder: Path, seconds: float) -> None:
+def record_mapping(cameras: tuple[str, ...]) -> str:
+    images = "".join(
+        f"  observation.images.{c}: {{topic: /{c}/image_raw, type: sensor_msgs/msg/Image}}\n" for c in cameras
+    )
+    return MAPPING.split("  observation.images.")[0] + images
+
+
+def record_drops(folder: Path, seconds: float, cameras: tuple[str, ...]) -> None:
     import rclpy
+    from rclpy.event_handler import SubscriptionEventCallbacks
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
 
     from lerobot_recorder.ros.record_node import RecordNode
 
     mapping_file = folder / "benchmark.yaml"
-    mapping_file.write_text(MAPPING)
-    publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER])
+    mapping_file.write_text(record_mapping(cameras))
+    publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER, *cameras])
     rclpy.init()
     node = RecordNode(
         parameter_overrides=[
             Parameter("profile", value=str(mapping_file)),
-            Parameter("output_dir", value=str(folder / "recorded")),
+            Parameter("output_dir", value=str(folder / f"recorded-{len(cameras)}")),
         ]
     )
+    anchor = rclpy.create_node("anchor")
+    counts = {c: [0, 0] for c in cameras}  # received, lost: counted from the episode's start
+    counting = [False]
+
+    def count(camera: str, index: int, n: int) -> None:
+        if counting[0]:
+            counts[camera][index] += n
+
+    for c in cameras:
+        anchor.create_subscription(
+            Image, f"/{c}/image_raw", lambda _, c=c: count(c, 0, 1), qos_profile_sensor_data, raw=True,
+            event_callbacks=SubscriptionEventCallbacks(
+                message_lost=lambda info, c=c: count(c, 1, info.total_count_change)
+            ),
+        )  # fmt: skip
     executor = SingleThreadedExecutor()
     executor.add_node(node)
+    executor.add_node(anchor)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not all(
-            node.count_publishers(t) for t in ("/joint_states", "/front/image_raw", "/wrist/image_raw")
+            node.count_publishers(t) for t in ["/joint_states"] + [f"/{c}/image_raw" for c in cameras]
         ):
             executor.spin_once(timeout_sec=0.05)
         end = time.monotonic() + 1.0
         while time.monotonic() < end:  # let the subscriptions match
             executor.spin_once(timeout_sec=0.05)
         node.start()
+        counting[0] = True
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
         status = node.recorder.status()
+        counting[0] = False
         summary = node.recorder.stop()
     finally:
         publisher.kill()
         executor.shutdown()
         node.destroy_node()
+        anchor.destroy_node()
         rclpy.try_shutdown()
-    print(f"\nrecord node, {seconds:.0f} s of 2 × 640×480 rgb8 at 30 Hz + 2 × joints at 100 Hz:")
+    transports = os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "Fast DDS's default")
+    print(
+        f"\nrecord node, {seconds:.0f} s of {len(cameras)} × 640×480 rgb8 at 30 Hz + 2 × joints at 100 Hz "
+        f"(FASTDDS_BUILTIN_TRANSPORTS={transports}; load average {os.getloadavg()[0]:.2f}):"
+    )
     for topic in status.topics:
         expected = 30 if "image" in topic.topic else 100
         published = f"~{expected * seconds:.0f} published"
-        print(f"  {topic.topic:24} received {topic.received:6d} ({published})  dropped {topic.dropped}")
+        line = f"  {topic.topic:24} received {topic.received:6d} ({published})  dropped {topic.dropped:4d}"
+        camera = topic.topic.split("/")[1]
+        if camera in counts:
+            line += f"   anchor: received {counts[camera][0]:6d}, lost {counts[camera][1]:4d}"
+        print(line)
     print(f"  bag: {summary.message_count} messages written, {summary.dropped} dropped (goal: 0)")
 
 
@@ -235,6 +278,32 @@ def parallel_speedup(
     )
 
 
+def conversion_speed(
+    folder: Path, banks: dict[str, list[np.ndarray]], config: VideoEncoderConfig, seconds: float
+) -> None:
+    """Writes a ``seconds`` bag, then times the bare encode and the conversion of it."""
+    frames = int(seconds * FPS)
+    print(f"writing a {seconds:.0f} s bag ({frames} frames per camera) ...", flush=True)
+    write_bag(folder / "bag", seconds, banks)
+    size_gb = sum(f.stat().st_size for f in (folder / "bag").iterdir()) / 1e9
+    print(f"bag: {size_gb:.2f} GB")
+
+    baseline = bare_encode(folder, frames, banks, config)
+    rate = 2 * frames / baseline
+    print(f"bare PyAV encode ({config.encoder}, 2 threads): {baseline:6.1f} s = {rate:6.1f} frames/s")
+
+    start = time.perf_counter()
+    result = convert_bags([folder / "bag"], folder / "dataset", mapping=parse_mapping(MAPPING), video=config)
+    ours = time.perf_counter() - start
+    assert not result.skipped, result.skipped
+    kept = result.reports[0].frames
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    rate = 2 * kept / ours
+    print(f"conversion (bag → dataset):         {ours:6.1f} s = {rate:6.1f} frames/s, {kept} frames kept")
+    print(f"real-time factor: {seconds / ours:.2f}× (episode seconds per conversion second)")
+    print(f"ratio to the bare encode: {baseline / ours:.2f}× (goal ≥ 0.8×); peak RSS {peak_gb:.2f} GiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -250,32 +319,13 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="lerobot-ros-convert-bench-"))
     try:
         banks = {"front": camera_frames(90, 0), "wrist": camera_frames(90, 1)}
-        frames = int(args.seconds * FPS)
-        print(f"writing a {args.seconds:.0f} s bag ({frames} frames per camera) ...", flush=True)
-        write_bag(folder / "bag", args.seconds, banks)
-        size_gb = sum(f.stat().st_size for f in (folder / "bag").iterdir()) / 1e9
-        print(f"bag: {size_gb:.2f} GB")
-
-        baseline = bare_encode(folder, frames, banks, config)
-        rate = 2 * frames / baseline
-        print(f"bare PyAV encode ({config.encoder}, 2 threads): {baseline:6.1f} s = {rate:6.1f} frames/s")
-
-        start = time.perf_counter()
-        result = convert_bags(
-            [folder / "bag"], folder / "dataset", mapping=parse_mapping(MAPPING), video=config
-        )
-        ours = time.perf_counter() - start
-        assert not result.skipped, result.skipped
-        kept = result.reports[0].frames
-        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        rate = 2 * kept / ours
-        print(f"conversion (bag → dataset):         {ours:6.1f} s = {rate:6.1f} frames/s, {kept} frames kept")
-        print(f"real-time factor: {args.seconds / ours:.2f}× (episode seconds per conversion second)")
-        print(f"ratio to the bare encode: {baseline / ours:.2f}× (goal ≥ 0.8×); peak RSS {peak_gb:.2f} GiB")
+        if args.seconds > 0:
+            conversion_speed(folder, banks, config, args.seconds)
         if args.workers > 1:
             parallel_speedup(folder, banks, config, args)
         if args.record_seconds > 0:
-            record_drops(folder, args.record_seconds)
+            for cameras in (CAMERAS[:2], CAMERAS):
+                record_drops(folder, args.record_seconds, cameras)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -5,7 +5,9 @@ with lerobot's default size (ResNet-18, dim 512, chunk 100; random weights: the 
 publishing Float64MultiArray commands. Measured where a controller would be (command arrival times at a
 subscriber) and from the node's action chunks (observation stamp → chunk published). Baseline, in the same
 process and under the same load: a bare 30 Hz rclpy timer publishing the same message, no policy.
-Goal: p99 period error ≤ 2 ms. Usage: python benchmarks/policy_loop.py [--seconds 60]
+Each inference mode in turn: ``local`` (a thread of the node's process) and ``process`` (a process of its own
+on a Unix socket). Goal: p99 period error ≤ 2 ms and ≤ 2× the bare timer's.
+Usage: python benchmarks/policy_loop.py [--seconds 60] [--inference local process]
 """
 
 from __future__ import annotations
@@ -82,11 +84,63 @@ def bare_timer(seconds: float) -> list[float]:
     return list(np.abs(np.diff(ticks) - 1 / FPS))
 
 
+def run_policy(mode: str, checkpoint: Path, mapping: Path, seconds: float) -> list[float]:
+    """The policy node with ``inference: mode`` for ``seconds``; prints its figures."""
+    node = PolicyNode(
+        parameter_overrides=[
+            Parameter("checkpoint", value=str(checkpoint)),
+            Parameter("mapping", value=str(mapping)),
+            Parameter("command_topic", value="/bench/commands"),
+            Parameter("max_step", value=0.0),
+            Parameter("inference", value=mode),
+        ]
+    )
+    chunks: list[ActionChunk] = []
+    node.create_subscription(ActionChunk, "/policy/action_chunk", chunks.append, 100)
+    ticks: list[float] = []  # command arrival times, as the controller sees them
+    node.create_subscription(
+        Float64MultiArray, "/bench/commands", lambda _: ticks.append(time.monotonic()), 100
+    )
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise SystemExit(f"the policy node did not configure: {node.holding_reason}")
+        while not node.ready_to_activate:
+            time.sleep(0.05)
+        node.trigger_activate()
+        time.sleep(seconds)
+        node.trigger_deactivate()
+        held = node.held_while_acting
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+    errors = list(np.abs(np.diff(ticks) - 1 / FPS))
+    inference = [c.inference_time for c in chunks]
+    latency = [
+        (c.header.stamp.sec + c.header.stamp.nanosec / 1e9)
+        - (c.observation_stamp.sec + c.observation_stamp.nanosec / 1e9)
+        for c in chunks
+    ]
+    print(f"inference: {mode} — {len(chunks)} chunks")
+    print(f"  inference per chunk:            {percentiles(inference)}")
+    print(f"  observation → chunk published:  {percentiles(latency)}")
+    print(f"  publish period error (policy):  {percentiles(errors)}   (goal: p99 ≤ 2 ms)")
+    print(f"  ticks held after the first action: {held}")
+    return errors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--inference", nargs="+", choices=("local", "process"), default=["local", "process"],
+        help="the policy node's inference modes to measure, one after the other",
+    )  # fmt: skip
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="lerobot-ros-policy-bench-"))
     checkpoint = act_checkpoint(folder)
@@ -109,51 +163,15 @@ def main() -> None:
     try:
         time.sleep(5.0)  # the robot process up and publishing: the baseline runs under the same load
         baseline = bare_timer(min(args.seconds, 20.0))
-        node = PolicyNode(
-            parameter_overrides=[
-                Parameter("checkpoint", value=str(checkpoint)),
-                Parameter("mapping", value=str(mapping)),
-                Parameter("command_topic", value="/bench/commands"),
-                Parameter("max_step", value=0.0),
-            ]
-        )
-        chunks: list[ActionChunk] = []
-        node.create_subscription(ActionChunk, "/policy/action_chunk", chunks.append, 100)
-        ticks: list[float] = []  # command arrival times, as the controller sees them
-        node.create_subscription(
-            Float64MultiArray, "/bench/commands", lambda _: ticks.append(time.monotonic()), 100
-        )
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-            raise SystemExit(f"the policy node did not configure: {node.holding_reason}")
-        while node._measured_position() is None:
-            time.sleep(0.05)
-        node.trigger_activate()
-        time.sleep(args.seconds)
-        node.trigger_deactivate()
-        executor.shutdown()
-        node.runner.close()
+        print(f"ACT (lerobot defaults, one 240×320 camera), {FPS} Hz, {args.seconds:.0f} s each")
+        print(f"publish period error (bare):      {percentiles(baseline)}   (a 30 Hz rclpy timer alone)")
+        for mode in args.inference:
+            errors = run_policy(mode, checkpoint, mapping, args.seconds)
+            ratio = np.percentile(errors, 99) / max(np.percentile(baseline, 99), 1e-9)
+            print(f"  ratio p99 policy / bare: {ratio:.2f}×   (goal: ≤ 2×)")
     finally:
         robot.kill()
         rclpy.try_shutdown()
-    errors = list(np.abs(np.diff(ticks) - 1 / FPS))
-    inference = [c.inference_time for c in chunks]
-    latency = [
-        (c.header.stamp.sec + c.header.stamp.nanosec / 1e9)
-        - (c.observation_stamp.sec + c.observation_stamp.nanosec / 1e9)
-        for c in chunks
-    ]
-    print(f"ACT (lerobot defaults, one 240×320 camera), {FPS} Hz, {args.seconds:.0f} s: {len(chunks)} chunks")
-    print(f"  inference per chunk:            {percentiles(inference)}")
-    print(f"  observation → chunk published:  {percentiles(latency)}")
-    print(f"  publish period error (policy):  {percentiles(errors)}   (goal: p99 ≤ 2 ms)")
-    print(f"  publish period error (bare):    {percentiles(baseline)}   (a 30 Hz rclpy timer alone)")
-    ratio = np.percentile(errors, 99) / max(np.percentile(baseline, 99), 1e-9)
-    print(f"  ratio p99 policy / bare: {ratio:.2f}×")
-    print(f"  ticks held after the first action: {node.held_while_acting}")
 
 
 if __name__ == "__main__":

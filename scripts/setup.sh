@@ -72,6 +72,10 @@ else
     quiet_pip "$VENV" install --quiet -r "requirements/ros-$DISTRO.txt" \
         -r requirements/python.txt -r requirements/dev.txt \
         || die "pip could not install the requirements (see above). Check that PyPI is reachable."
+    # openpi's own websocket client, which the remote-inference tests run against the suite's server. Its
+    # metadata pins numpy<2 (for openpi's JAX side); the client module itself runs on numpy 2.
+    quiet_pip "$VENV" install --quiet --no-deps "openpi-client==0.1.2" \
+        || die "pip could not install openpi-client (see above)."
     "$VENV/bin/python" scripts/repair_ros_wheels.py "$VENV"
     echo "$stamp" > "$stamp_file"
 fi
@@ -82,9 +86,10 @@ end="# <<< lerobot-ros workspace <<<"
 sed -i "/^$begin\$/,/^$end\$/d" "$VENV/bin/activate"
 cat >> "$VENV/bin/activate" <<HOOK
 $begin
-# Camera images (~1 MB) exceed Fast DDS's default shared-memory segment and get lost as UDP fragments:
-# its large-data mode (shared memory + TCP) carries them without loss.
-export FASTDDS_BUILTIN_TRANSPORTS="\${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
+# Camera images (~1 MB each) need Fast DDS's large-data mode (shared memory + TCP) and a shared-memory
+# segment that holds the frames in flight: with the default 512 KiB one, a camera process drops most of its
+# frames before any subscriber sees them (benchmarks/convert.py's record test: 75-97 % lost, 0 with 16 MiB).
+export FASTDDS_BUILTIN_TRANSPORTS="\${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA?max_msg_size=1MB&sockets_size=16MB}"
 # The ROS wheels live in this venv's prefix; the workspace's own packages (lerobot_msgs...) in install/.
 case ":\${AMENT_PREFIX_PATH:-}:" in *":\$VIRTUAL_ENV:"*) ;; *)
     export AMENT_PREFIX_PATH="\$VIRTUAL_ENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"

@@ -23,6 +23,7 @@ setup(
         "console_scripts": [
             "policy = lerobot_policy_node.ros.policy_node:main",
             "lerobot-ros-policy = lerobot_policy_node.ros.policy_node:main",
+            "lerobot-ros-serve = lerobot_policy_node.serve_cli:main",
         ],
     },
 )

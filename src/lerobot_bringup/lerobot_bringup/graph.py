@@ -25,6 +25,9 @@ A robot file (each includes `common.yaml`, the nodes every robot shares):
         arguments: []                      # extra command-line arguments when started as a process
         when: {record: true}               # included only if every condition holds (see `_holds`)
         note: ...                          # external executables: where to get them
+        optional: true                     # or conditions as `when`: if its package is not installed, the
+                                           # graph starts without it (a warning); else nothing starts
+                                           # (lerobot_bringup.packages)
 
 Strings may use `$(config)` (the config folder, absolute), `$(var NAME)` (a launch argument, a field of the
 chosen controller, or a top-level scalar of the robot file) and `$(description)` (the URDF text, with the
@@ -104,6 +107,7 @@ class NodeSpec:
     start: str = "plain"
     stop: str = ""
     note: str = ""
+    optional: bool = False  # the graph may start without it when its package is not installed
 
     @property
     def full_name(self) -> str:
@@ -330,6 +334,14 @@ def _node_spec(entry: Mapping[str, Any], substitute: _Substitutions) -> NodeSpec
     start = entry.get("start", "plain")
     if start not in START_MODES:
         raise GraphError(f"bringup node {entry['name']}: start must be one of {START_MODES}, got {start!r}")
+    optional = entry.get("optional", False)
+    if isinstance(optional, dict):
+        optional = _holds(optional, substitute.variables, entry["name"])
+    elif not isinstance(optional, bool):
+        raise GraphError(
+            f"bringup node {entry['name']}: optional must be true, false or conditions like `when`, "
+            f"got {optional!r}"
+        )
     return NodeSpec(
         package=entry["package"],
         executable=entry["executable"],
@@ -342,7 +354,8 @@ def _node_spec(entry: Mapping[str, Any], substitute: _Substitutions) -> NodeSpec
         python=entry.get("python"),
         start=start,
         stop=entry.get("stop", ""),
-        note=entry.get("note", ""),
+        note=substitute(entry.get("note", "")),
+        optional=optional,
     )
 
 

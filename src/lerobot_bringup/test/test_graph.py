@@ -181,3 +181,16 @@ def test_a_controller_must_name_an_output_of_the_policy_node(tmp_path):
     assert load_graph(config_dir=tmp_path) == []  # no policy: nothing is commanded
     with pytest.raises(GraphError, match="output 'effort'; the policy node's outputs are forward"):
         load_graph({"policy": "/ckpt"}, config_dir=tmp_path)
+
+
+def test_optional_is_a_flag_or_conditions(tmp_path):
+    optional = {s.full_name: s.optional for s in load_graph({"rviz": "true", "policy": "/ckpt"})}
+    assert optional == {"/sim": False, "/robot_state_publisher": True, "/policy": False,
+                        "/chunk_markers": False, "/rviz2": True}  # fmt: skip
+    assert not by_name(load_graph({"controller": "forward"}), "/robot_state_publisher").optional
+    (tmp_path / "bringup").mkdir()
+    (tmp_path / "bringup" / "sim.yaml").write_text(
+        "nodes:\n  - {name: a, package: p, executable: e, optional: maybe}\ncontrollers: {direct: {}}\n"
+    )
+    with pytest.raises(GraphError, match="bringup node a: optional must be true, false or conditions"):
+        load_graph(config_dir=tmp_path)

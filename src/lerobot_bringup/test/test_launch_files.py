@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lerobot_bringup.graph import ARGUMENTS, PRESETS, GraphError, launch_arguments, load_graph
+from lerobot_bringup.packages import installed_graph
 
 ROOT = Path(__file__).resolve().parents[3]
 LAUNCH_FILES = {
@@ -143,4 +144,27 @@ def test_launch_description_loads_where_launch_is_installed(preset):
         for entity in description.entities:
             for action in entity.visit(context) or []:
                 nodes.append(action)
-        assert len(nodes) == len(load_graph())
+        assert len(nodes) == len(installed_graph(load_graph())[0])
+
+
+def test_bringup_launch_looks_up_every_package_before_it_starts_a_node():
+    """launch_ros finds a missing package only when it starts that node, with the ones before it running:
+    _nodes makes its Node actions from installed_graph(load_graph(...)), which raises before any starts."""
+    tree = ast.parse(LAUNCH_FILES["bringup"].read_text())
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_nodes")
+    (graph,) = [
+        n for n in ast.walk(function) if isinstance(n, ast.Call) and ast.unparse(n.func) == "load_graph"
+    ]
+    (checked,) = [
+        n for n in ast.walk(function) if isinstance(n, ast.Call) and ast.unparse(n.func) == "installed_graph"
+    ]
+    assert checked.args == [graph]
+    (assignment,) = [n for n in ast.walk(function) if isinstance(n, ast.Assign) and n.value is checked]
+    started = ast.unparse(assignment.targets[0].elts[0])
+    (loop,) = [
+        n
+        for n in ast.walk(function)
+        if isinstance(n, ast.For)
+        and any(isinstance(c, ast.Call) and ast.unparse(c.func) == "node_type" for c in ast.walk(n))
+    ]
+    assert ast.unparse(loop.iter) == started, "the Node actions must come from the checked graph"

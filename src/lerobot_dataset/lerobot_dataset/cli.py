@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lerobot_dataset.commit import WriterLock, needs_recovery, recover
-from lerobot_dataset.errors import DatasetError
+from lerobot_dataset.errors import DatasetError, DatasetFormatError
 from lerobot_dataset.features import DEFAULT_FEATURES, camera_shape, is_depth
 from lerobot_dataset.metadata import read_episodes, read_info, read_tasks
 from lerobot_dataset.paths import JOURNAL_PATH
@@ -130,6 +130,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
+    if not args.root.is_dir():  # the lock would create it
+        raise DatasetFormatError(f"{args.root} is not a folder; pass the root folder of a dataset")
     lock = WriterLock(args.root)
     lock.acquire()
     try:

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lerobot_dataset.errors import DatasetLockedError
+from lerobot_dataset.errors import DatasetFormatError, DatasetLockedError
 from lerobot_dataset.paths import JOURNAL_PATH, LOCK_PATH, STAGING_DIR
 
 try:
@@ -158,6 +158,17 @@ class Transaction:
         self._entries.clear()
 
 
+def read_journal(journal: Path) -> list[_Entry]:
+    try:
+        return [_Entry(**entry) for entry in json.loads(journal.read_text(encoding="utf-8"))]
+    except (ValueError, TypeError) as err:  # not UTF-8, not JSON, or not a list of entries
+        raise DatasetFormatError(
+            f"{journal} is damaged ({err}), so the interrupted save it records cannot be rolled back. Move "
+            "it out of the dataset, then run `lerobot-ros-dataset validate` on the dataset: if it reports "
+            "errors, restore the dataset from a copy"
+        ) from err
+
+
 def recover(root: Path) -> bool:
     """Undo a commit that a crash interrupted and clear staging leftovers; True if something was undone.
 
@@ -166,7 +177,7 @@ def recover(root: Path) -> bool:
     journal = root / JOURNAL_PATH
     rolled_back = False
     if journal.exists():
-        entries = [_Entry(**e) for e in json.loads(journal.read_text())]
+        entries = read_journal(journal)
         for entry in reversed(entries):
             target, backup = root / entry.target, root / entry.backup
             if backup.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,24 +102,63 @@ def video_feature_info(
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise DatasetFormatError(
             f"{path} is missing: is this the root folder of a LeRobot v3.0 dataset?"
         ) from err
+    except OSError as err:  # the root is a file, a folder stands where the file should be, no permission
+        raise DatasetFormatError(
+            f"{path} cannot be read ({err.strerror}): point at the dataset's root folder (the one "
+            "holding meta/)"
+        ) from err
+    except UnicodeDecodeError as err:
+        raise DatasetFormatError(f"{path} is not UTF-8 text ({err}): the file is damaged") from err
     except json.JSONDecodeError as err:
         raise DatasetFormatError(f"{path} is not valid JSON ({err})") from err
 
 
+def _is_count(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 def read_info(root: Path) -> dict[str, Any]:
-    info = read_json(root / INFO_PATH)
+    """meta/info.json, refused (naming what is wrong) unless the values the reader uses have their types."""
+    path = root / INFO_PATH
+    info = read_json(path)
+    if not isinstance(info, dict):
+        raise DatasetFormatError(f"{path} must hold a JSON object, it holds {type(info).__name__}")
     missing = [key for key in INFO_KEYS if key not in info]
     if missing:
-        raise DatasetFormatError(f"{root / INFO_PATH} lacks {', '.join(missing)}; it is not a v3.0 dataset")
+        raise DatasetFormatError(f"{path} lacks {', '.join(missing)}; it is not a v3.0 dataset")
     if info["codebase_version"] != CODEBASE_VERSION:
         raise DatasetFormatError(
             f"{root} is a LeRobot {info['codebase_version']} dataset; this package reads {CODEBASE_VERSION}. "
             "Convert it with lerobot's convert_dataset_v21_to_v30 script."
+        )
+    problems = [] if _is_count(info["fps"], 1) else [f"fps must be a positive integer, it is {info['fps']!r}"]
+    problems += [
+        f"{key} must be a non-negative integer, it is {info[key]!r}"
+        for key in ("total_episodes", "total_frames", "total_tasks", "chunks_size")
+        if not _is_count(info[key], 0)
+    ]
+    features = info["features"]
+    if not isinstance(features, dict):
+        problems.append("features must map names to {dtype, shape, names}")
+    else:
+        problems += [
+            f"feature {name!r} needs a 'dtype' and a 'shape' of positive integers, it is {ft!r}"
+            for name, ft in features.items()
+            if not isinstance(ft, dict)
+            or not isinstance(ft.get("dtype"), str)
+            or not isinstance(ft.get("shape"), list)
+            or not ft["shape"]
+            or not all(_is_count(n, 1) for n in ft["shape"])
+        ]
+    if problems:
+        raise DatasetFormatError(
+            f"{path}: {'; '.join(problems)}. Fix the file (`lerobot-ros-dataset validate {root}` lists every "
+            "problem)"
         )
     return info
 
@@ -130,7 +169,38 @@ def json_bytes(data: Any) -> bytes:
 
 def read_stats(root: Path) -> dict[str, Stats]:
     path = root / STATS_PATH
-    return from_json(read_json(path)) if path.exists() else {}
+    if not path.exists():
+        return {}
+    data = read_json(path)
+    try:
+        stats = from_json(data)
+        not_numbers = [
+            f"{key}.{name}"
+            for key, fs in stats.items()
+            for name, v in fs.items()
+            if v.dtype.kind not in "biuf"
+        ]
+    except (AttributeError, TypeError, ValueError) as err:
+        not_numbers = [str(err)]
+    if not_numbers:
+        raise DatasetFormatError(
+            f"{path} must map each feature to {{statistic: numbers}}, these are not: "
+            f"{', '.join(not_numbers[:5])}; recompute the statistics or restore the file"
+        )
+    return stats
+
+
+def read_parquet(path: Path, columns: Callable[[list[str]], list[str]] | None = None) -> pa.Table:
+    """The table in ``path`` (only the columns ``columns`` picks from the file's names); a missing or damaged
+    file is a DatasetFormatError naming it."""
+    try:
+        names = None if columns is None else columns(pq.read_schema(path).names)
+        return pq.read_table(path, columns=names)
+    except (pa.ArrowException, OSError) as err:
+        raise DatasetFormatError(
+            f"{path} is not a readable parquet file ({err}); restore it from a copy or convert the "
+            "recordings again (`lerobot-ros-dataset validate` lists every problem)"
+        ) from err
 
 
 def read_tasks(root: Path) -> list[str]:
@@ -138,9 +208,12 @@ def read_tasks(root: Path) -> list[str]:
     path = root / TASKS_PATH
     if not path.exists():
         return []
-    frame = pd.read_parquet(path)
-    if "task_index" not in frame.columns:
-        raise DatasetFormatError(f"{path} has no task_index column")
+    table = read_parquet(path)
+    if "task_index" not in table.column_names or not pa.types.is_integer(
+        table.schema.field("task_index").type
+    ):
+        raise DatasetFormatError(f"{path} has no task_index column of integers; restore the file")
+    frame = table.to_pandas()
     frame = frame.sort_values("task_index")
     if "task" in frame.columns:  # written without the pandas index metadata
         return [str(t) for t in frame["task"]]
@@ -192,21 +265,7 @@ def episode_columns(table_columns: Sequence[str]) -> list[str]:
     return [c for c in table_columns if not c.startswith("stats/")]
 
 
-def read_episodes_table(root: Path, with_stats: bool = False) -> pa.Table | None:
-    files = sorted_parquet_files(root, EPISODES_DIR)
-    if not files:
-        return None
-    tables = []
-    for path in files:
-        schema = pq.read_schema(path)
-        columns = list(schema.names) if with_stats else episode_columns(schema.names)
-        tables.append(pq.read_table(path, columns=columns))
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
-def episodes_from_table(table: pa.Table | None, video_keys: Sequence[str]) -> list[Episode]:
-    if table is None:
-        return []
+def episodes_from_table(table: pa.Table, video_keys: Sequence[str]) -> list[Episode]:
     cols = table.to_pydict()
     episodes = []
     for i in range(table.num_rows):
@@ -237,8 +296,46 @@ def episodes_from_table(table: pa.Table | None, video_keys: Sequence[str]) -> li
     return episodes
 
 
+# The meta/episodes columns every dataset has (all numbers but ``tasks``), and those per video feature.
+EPISODE_COLUMNS = (
+    "episode_index",
+    "tasks",
+    "length",
+    "data/chunk_index",
+    "data/file_index",
+    "dataset_from_index",
+    "dataset_to_index",
+    "meta/episodes/chunk_index",
+    "meta/episodes/file_index",
+)
+VIDEO_COLUMNS = ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
+
+
+def is_number_type(type_: pa.DataType) -> bool:
+    return pa.types.is_integer(type_) or pa.types.is_floating(type_)
+
+
 def read_episodes(root: Path, video_keys: Sequence[str]) -> list[Episode]:
-    try:
-        return episodes_from_table(read_episodes_table(root), video_keys)
-    except KeyError as err:
-        raise DatasetFormatError(f"{root / EPISODES_DIR}: column {err} is missing") from err
+    episodes = []
+    for path in sorted_parquet_files(root, EPISODES_DIR):
+        table = read_parquet(path, episode_columns)
+        numbers = [c for c in EPISODE_COLUMNS if c != "tasks"]
+        numbers += [f"videos/{key}/{c}" for key in video_keys for c in VIDEO_COLUMNS]
+        not_numbers = [
+            name
+            for name in numbers
+            if name in table.column_names
+            and (table.column(name).null_count or not is_number_type(table.column(name).type))
+        ]
+        if not_numbers:
+            raise DatasetFormatError(
+                f"{path}: columns {', '.join(not_numbers[:5])} must hold numbers in every row; restore the "
+                "file (`lerobot-ros-dataset validate` lists every problem)"
+            )
+        try:
+            episodes += episodes_from_table(table, video_keys)
+        except KeyError as err:
+            raise DatasetFormatError(f"{path}: column {err} is missing") from err
+        except TypeError as err:  # tasks that are not a list of text
+            raise DatasetFormatError(f"{path}: the tasks column must hold lists of text ({err})") from err
+    return episodes

@@ -17,7 +17,6 @@ import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from lerobot_dataset.commit import recover_if_unlocked
 from lerobot_dataset.errors import DatasetFormatError
@@ -31,8 +30,8 @@ from lerobot_dataset.features import (
     is_depth,
     video_keys,
 )
-from lerobot_dataset.metadata import Episode, read_episodes, read_info, read_stats, read_tasks
-from lerobot_dataset.paths import FileIndex, data_file, video_file
+from lerobot_dataset.metadata import Episode, read_episodes, read_info, read_parquet, read_stats, read_tasks
+from lerobot_dataset.paths import STATS_PATH, TASKS_PATH, FileIndex, data_file, video_file
 from lerobot_dataset.stats import Stats
 from lerobot_dataset.video import VideoReader
 
@@ -43,6 +42,7 @@ _VIDEOS_CACHED_PER_KEY = 2
 
 @dataclass
 class _DataFile:
+    path: Path
     first_index: int
     numeric: dict[str, np.ndarray]
     images: dict[str, pa.ChunkedArray]
@@ -52,7 +52,10 @@ class _DataFile:
 def decode_png(data: bytes) -> np.ndarray:
     """An RGB (H, W, 3) uint8 array from PNG (or any image FFmpeg reads) bytes."""
     codec = av.codec.CodecContext.create("png", "r")
-    frames = codec.decode(av.Packet(data))
+    try:
+        frames = codec.decode(av.Packet(data))
+    except av.error.FFmpegError as err:
+        raise DatasetFormatError(f"an image cell holds no decodable PNG ({err})") from err
     if not frames:
         raise DatasetFormatError("an image cell holds no decodable PNG")
     return frames[0].to_ndarray(format="rgb24")
@@ -93,6 +96,11 @@ class DatasetReader:
         self.features: dict[str, dict[str, Any]] = self.info["features"]
         self.fps = int(self.info["fps"])
         self.tasks = read_tasks(self.root)
+        if not self.tasks and self.info["total_episodes"]:
+            raise DatasetFormatError(
+                f"{self.root / TASKS_PATH} is missing but the dataset has episodes (every frame names a "
+                "task in it); restore the file or convert the recordings again"
+            )
         self.video_keys = video_keys(self.features)
         self.image_keys = image_keys(self.features)
         self.camera_keys = camera_keys(self.features)
@@ -142,7 +150,14 @@ class DatasetReader:
 
     @property
     def stats(self) -> dict[str, Stats]:
-        return read_stats(self.root)
+        """meta/stats.json (policies normalise with it): refused when a dataset with episodes lacks it."""
+        stats = read_stats(self.root)
+        if not stats and self.num_episodes:
+            raise DatasetFormatError(
+                f"{self.root / STATS_PATH} is missing or empty; every dataset with episodes has its "
+                "statistics there: restore the file from a copy of the dataset"
+            )
+        return stats
 
     def __len__(self) -> int:
         return self.num_frames
@@ -164,10 +179,20 @@ class DatasetReader:
         path = self.root / data_file(index, self.info["data_path"])
         if not path.exists():
             raise DatasetFormatError(f"{path} is missing")
-        table = pq.read_table(path)
-        numeric = {key: _column_to_numpy(table.column(key), self.features[key]) for key in self._numeric_keys}
+        table = read_parquet(path)
+        missing = [key for key in self._numeric_keys + self.image_keys if key not in table.column_names]
+        if missing:
+            raise DatasetFormatError(
+                f"{path} lacks the columns of features {missing} that meta/info.json lists; run "
+                f"`lerobot-ros-dataset validate {self.root}`"
+            )
+        numeric = {
+            key: _column_to_numpy(table.column(key), self.features[key], f"{path}: feature {key!r}")
+            for key in self._numeric_keys
+        }
         images = {key: table.column(key) for key in self.image_keys}
-        loaded = _DataFile(int(numeric["index"][0]) if table.num_rows else 0, numeric, images, table.num_rows)
+        first = int(numeric["index"][0]) if table.num_rows else 0
+        loaded = _DataFile(path, first, numeric, images, table.num_rows)
         self._data[index] = loaded
         if len(self._data) > _DATA_FILES_CACHED:
             self._data.popitem(last=False)
@@ -193,6 +218,30 @@ class DatasetReader:
         data, rows = self._rows(episode, range(episode.dataset_from_index, episode.dataset_to_index))
         return {key: data.numeric[key][rows] for key in self._numeric_keys}
 
+    def check_finite(self, episodes: Iterable[int] | None = None) -> None:
+        """Raise DatasetFormatError naming each float feature that holds NaN or infinity in ``episodes`` (all
+        by default): a policy trained on such a frame turns every weight into NaN. Reads no video."""
+        problems = []
+        for episode_index in range(self.num_episodes) if episodes is None else episodes:
+            columns = self.episode_columns(episode_index)
+            episode = self.episodes[episode_index]
+            for key, values in columns.items():
+                if values.dtype.kind != "f":
+                    continue
+                bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+                if bad.any():
+                    problems.append(
+                        f"{key!r} in {int(bad.sum())} frame(s) of episode {episode_index}, first at frame "
+                        f"{episode.dataset_from_index + int(np.argmax(bad))} "
+                        f"({data_file(episode.data_file, self.info['data_path'])})"
+                    )
+        if problems:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            raise DatasetFormatError(
+                f"{self.root} holds NaN or infinite values: {shown}. Fix or re-record those episodes, or "
+                f"leave them out (`lerobot-ros-dataset validate {self.root}` lists every problem)"
+            )
+
     # ------------------------------------------------------------------ cameras
 
     def _video(self, key: str, index: FileIndex) -> VideoReader:
@@ -204,7 +253,10 @@ class DatasetReader:
         path = self.root / video_file(key, index, self.info["video_path"])
         if not path.exists():
             raise DatasetFormatError(f"{path} is missing")
-        reader = VideoReader(path, depth=is_depth(self.features[key]), tolerance_s=self.tolerance_s)
+        try:
+            reader = VideoReader(path, depth=is_depth(self.features[key]), tolerance_s=self.tolerance_s)
+        except (av.error.FFmpegError, IndexError) as err:  # IndexError: no video stream in the file
+            raise _unreadable_video(path, err) from err
         self._videos[(key, index)] = reader
         if len(self._videos) > _VIDEOS_CACHED_PER_KEY * max(1, len(self.video_keys)):
             self._videos.popitem(last=False)[1].close()
@@ -217,14 +269,22 @@ class DatasetReader:
             pictures = []
             for row in rows:
                 cell = column[int(row)].as_py()
-                if cell is None or cell.get("bytes") is None:
-                    raise DatasetFormatError(f"{key}: frame {int(data.first_index + row)} has no image bytes")
-                pictures.append(decode_png(cell["bytes"]))
+                where = f"{data.path}: {key!r} frame {int(data.first_index + row)}"
+                if not isinstance(cell, dict) or not isinstance(cell.get("bytes"), bytes):
+                    raise DatasetFormatError(f"{where} has no image bytes")
+                try:
+                    pictures.append(decode_png(cell["bytes"]))
+                except DatasetFormatError as err:
+                    raise DatasetFormatError(f"{where}: {err}") from err
             return np.stack(pictures)
         span = episode.videos[key]
         frame_indices = data.numeric["index"][rows] - episode.dataset_from_index
         timestamps = [span.from_timestamp + int(i) / self.fps for i in frame_indices]
-        frames = self._video(key, span.file).frames_at(timestamps)
+        video = self._video(key, span.file)
+        try:
+            frames = video.frames_at(timestamps)
+        except av.error.FFmpegError as err:
+            raise _unreadable_video(video.path, err) from err
         quantizer = self._depth_quantizers.get(key)
         return frames if quantizer is None else quantizer.millimetres(frames)
 
@@ -246,7 +306,13 @@ class DatasetReader:
         for key in self._numeric_keys:
             value = data.numeric[key][row]
             item[key] = value[0] if list(self.features[key]["shape"]) == [1] and np.ndim(value) else value
-        item["task"] = self.tasks[int(data.numeric["task_index"][row])]
+        task_index = int(data.numeric["task_index"][row])
+        if not 0 <= task_index < len(self.tasks):
+            raise DatasetFormatError(
+                f"{data.path}: frame {int(data.first_index + row)} has task_index {task_index}, but "
+                f"{TASKS_PATH} lists {len(self.tasks)} tasks; run `lerobot-ros-dataset validate {self.root}`"
+            )
+        item["task"] = self.tasks[task_index]
         return item
 
     def iter_frames(
@@ -311,18 +377,46 @@ class DatasetReader:
         return camera_shape(self.features[key])
 
 
-def _column_to_numpy(column: pa.ChunkedArray, feature: Mapping[str, Any]) -> np.ndarray:
+def _unreadable_video(path: Path, err: Exception) -> DatasetFormatError:
+    return DatasetFormatError(
+        f"{path} is not a readable video ({err}); restore it from a copy or convert the recordings again "
+        "(`lerobot-ros-dataset validate` lists every problem)"
+    )
+
+
+def _column_to_numpy(column: pa.ChunkedArray, feature: Mapping[str, Any], where: str) -> np.ndarray:
     """A numeric parquet column as (rows,) or (rows, N) numpy, for scalar and list columns alike (text
-    features, which lerobot allows, as an object array of str)."""
+    features, which lerobot allows, as an object array of str); refused unless every row holds the number of
+    values the feature's shape says (``where`` names the file and feature in that error)."""
     if feature["dtype"] not in NUMERIC_DTYPES:
         return np.array(column.to_pylist(), dtype=object)
     array = column.combine_chunks()
     dtype = np.dtype(feature["dtype"])
-    if (
+    width = int(np.prod(feature["shape"]))
+    is_list = (
         pa.types.is_list(array.type)
         or pa.types.is_fixed_size_list(array.type)
         or pa.types.is_large_list(array.type)
+    )
+    value_type = array.type.value_type if is_list else array.type
+    if not (
+        pa.types.is_integer(value_type) or pa.types.is_floating(value_type) or pa.types.is_boolean(value_type)
     ):
-        flat = pc.list_flatten(array).to_numpy(zero_copy_only=False)
-        return flat.astype(dtype, copy=False).reshape(len(array), -1)
-    return array.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+        raise DatasetFormatError(f"{where} holds {array.type}, not the numbers ({dtype}) meta/info.json says")
+    if array.null_count or (is_list and pc.list_flatten(array).null_count):
+        raise DatasetFormatError(f"{where} has empty (null) cells")
+    if not is_list:
+        if width != 1:
+            raise DatasetFormatError(
+                f"{where} holds one value per row, but its shape in meta/info.json is {feature['shape']}"
+            )
+        return array.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+    lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False)
+    wrong = np.flatnonzero(lengths != width)
+    if wrong.size:
+        raise DatasetFormatError(
+            f"{where}: row {int(wrong[0])} holds {int(lengths[wrong[0]])} values, but its shape in "
+            f"meta/info.json is {feature['shape']} ({width} values); run `lerobot-ros-dataset validate`"
+        )
+    flat = pc.list_flatten(array).to_numpy(zero_copy_only=False)
+    return flat.astype(dtype, copy=False).reshape(len(array), width)

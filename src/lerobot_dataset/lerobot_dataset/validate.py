@@ -30,7 +30,7 @@ from lerobot_dataset.features import (
     is_camera,
     video_keys,
 )
-from lerobot_dataset.metadata import INFO_KEYS
+from lerobot_dataset.metadata import EPISODE_COLUMNS, INFO_KEYS, VIDEO_COLUMNS, is_number_type
 from lerobot_dataset.paths import (
     DATA_DIR,
     EPISODES_DIR,
@@ -57,18 +57,6 @@ VIDEO_INFO_KEYS = (
     "video.channels",
     "has_audio",
 )
-EPISODE_COLUMNS = (
-    "episode_index",
-    "tasks",
-    "length",
-    "data/chunk_index",
-    "data/file_index",
-    "dataset_from_index",
-    "dataset_to_index",
-    "meta/episodes/chunk_index",
-    "meta/episodes/file_index",
-)
-VIDEO_COLUMNS = ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
 _MAX_LISTED = 5
 
 
@@ -141,12 +129,12 @@ class _Validator:
     def check_info(self) -> bool:
         path = self.root / INFO_PATH
         try:
-            info = json.loads(path.read_text())
+            info = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             self.error(INFO_PATH, "is missing; this is not the root folder of a LeRobot v3.0 dataset")
             return False
-        except json.JSONDecodeError as err:
-            self.error(INFO_PATH, f"is not valid JSON ({err})")
+        except (OSError, ValueError) as err:  # unreadable, not UTF-8, not JSON
+            self.error(INFO_PATH, f"is not readable JSON text ({err})")
             return False
         if not isinstance(info, dict):
             self.error(INFO_PATH, "must hold a JSON object")
@@ -348,6 +336,14 @@ class _Validator:
             if missing:
                 self.error(rel, f"lacks columns {_listed(missing)}")
                 return
+            not_numbers = [
+                f"{c} ({table.schema.field(c).type})"
+                for c in required
+                if c != "tasks" and not is_number_type(table.schema.field(c).type)
+            ]
+            if not_numbers:
+                self.error(rel, f"columns must hold numbers: {_listed(not_numbers)}")
+                return
             present = {c for c in table.column_names if c.startswith("stats/")}
             stats_columns = present if stats_columns is None else stats_columns & present
             for c in required:
@@ -462,6 +458,7 @@ class _Validator:
             if self.episodes:
                 self._check_rows(rel, path, table, index, starts, ends)
             for key in expected_columns:
+                self._check_row_lengths(rel, key, table)
                 if self.features[key]["dtype"] in ("float32", "float64"):
                     values = _flat_numbers(table.column(key))
                     bad = np.flatnonzero(~np.isfinite(values))
@@ -502,6 +499,24 @@ class _Validator:
                     rel,
                     f"feature {key!r} has {dtype.list_size} values per row, its shape says {ft['shape'][0]}",
                 )
+
+    def _check_row_lengths(self, rel: str, key: str, table: pa.Table) -> None:
+        """A list column must hold as many values in each row as the feature's shape says (a variable-length
+        list is not checked by its type)."""
+        if self.features[key]["dtype"] not in NUMERIC_DTYPES:
+            return
+        column = table.column(key).combine_chunks()
+        if not pa.types.is_list(column.type):
+            return
+        width = int(np.prod(self.features[key]["shape"]))
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        wrong = np.flatnonzero(lengths != width)
+        if wrong.size:
+            self.error(
+                rel,
+                f"feature {key!r} holds {lengths[wrong[0]]} values in row {int(wrong[0])} ({wrong.size} rows "
+                f"differ), its shape {self.features[key]['shape']} says {width}",
+            )
 
     def _check_rows(
         self, rel: str, path: Path, table: pa.Table, index: np.ndarray, starts: list[int], ends: list[int]
@@ -664,9 +679,12 @@ class _Validator:
                 self.error(STATS_PATH, "is missing; policies normalise with it")
             return
         try:
-            stats = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            self.error(STATS_PATH, f"is not valid JSON ({err})")
+            stats = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:  # unreadable, not UTF-8, not JSON
+            self.error(STATS_PATH, f"is not readable JSON text ({err})")
+            return
+        if not isinstance(stats, dict) or not all(isinstance(v, dict) for v in stats.values()):
+            self.error(STATS_PATH, "must map each feature to {statistic: numbers}")
             return
         missing = [k for k in self._stats_keys() if k not in stats]
         if missing:
@@ -682,7 +700,11 @@ class _Validator:
             for name, value in stats[key].items():
                 if name not in STAT_NAMES:
                     continue
-                array = np.asarray(value, dtype=np.float64)
+                try:
+                    array = np.asarray(value, dtype=np.float64)
+                except (TypeError, ValueError):
+                    self.error(STATS_PATH, f"{key!r} {name} is not a number or a list of numbers: {value!r}")
+                    continue
                 want = (1,) if name == "count" else shape
                 if array.shape != want:
                     self.error(

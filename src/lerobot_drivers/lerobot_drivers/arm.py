@@ -9,7 +9,6 @@ it keeps going across a USB unplug by reconnecting at a bounded pace.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from lerobot_common.calibration import MotorCalibration, calibration_path, load_calibration
 from lerobot_common.robot_description import RobotDescription
 from lerobot_common.units import round_ticks
+from lerobot_drivers.commands import check_finite
 from lerobot_drivers.motors import BusConfig, Motor, MotorHealth, make_bus
 from lerobot_drivers.motors.errors import MotorBusError, PortDisconnectedError
 from lerobot_drivers.motors.tables import MODELS
@@ -136,7 +136,8 @@ class Arm:
         return JointSample(stamp_ns, positions, velocities)
 
     def command(self, positions: Mapping[str, float]) -> dict[str, int]:
-        """Send goal positions (radians) for some or all joints; non-finite values are skipped.
+        """Send goal positions (radians) for some or all joints; a non-finite value refuses the whole command
+        (RejectedCommandError) before anything is written.
 
         Returns the goals written, in ticks, after clamping to `joint_limits`.
         """
@@ -145,10 +146,9 @@ class Arm:
         unknown = set(positions) - set(self.joint_names)
         if unknown:
             raise KeyError(f"unknown joints {sorted(unknown)}: this arm has {self.joint_names}")
+        check_finite(positions)
         goals = {}
         for name, radians in positions.items():
-            if not math.isfinite(radians):
-                continue
             lower, upper = self.joint_limits(name)
             goals[name] = round_ticks(self.units[name].radians_to_ticks(min(upper, max(lower, radians))))
         self.bus.sync_write("Goal_Position", goals)

@@ -9,6 +9,7 @@ import pytest
 from lerobot_common.calibration import MotorCalibration, save_calibration
 from lerobot_common.robot_description import load_robot_description
 from lerobot_drivers.arm import Arm, ArmConfig, ArmLoop
+from lerobot_drivers.commands import RejectedCommandError
 from lerobot_drivers.emulator import emulate_arm
 
 pytestmark = pytest.mark.timeout(60)
@@ -65,8 +66,8 @@ def test_commands_move_the_joints_within_their_limits(follower, follower_calibra
     with emulate_arm(follower, calibration=follower_calibration) as emulator:
         arm = Arm(ArmConfig(follower, emulator.port, robot_id="x"), calibration=follower_calibration)
         arm.connect()
-        goals = arm.command({"elbow_flex": 0.4, "wrist_flex": -0.2, "gripper": math.nan})
-        assert set(goals) == {"elbow_flex", "wrist_flex"}  # a NaN leaves its joint alone
+        goals = arm.command({"elbow_flex": 0.4, "wrist_flex": -0.2})
+        assert set(goals) == {"elbow_flex", "wrist_flex"}  # a subset of joints moves only those
         assert wait_for(lambda: arm.read().positions[2] == pytest.approx(0.4, abs=2e-3))
         assert arm.read().positions[3] == pytest.approx(-0.2, abs=2e-3)
 
@@ -76,6 +77,19 @@ def test_commands_move_the_joints_within_their_limits(follower, follower_calibra
         assert far["shoulder_lift"] == round(arm.units["shoulder_lift"].radians_to_ticks(upper))
         with pytest.raises(KeyError, match="unknown joints \\['elbow'\\]"):
             arm.command({"elbow": 0.1})
+        arm.close()
+
+
+def test_a_command_with_a_non_finite_value_is_refused_whole(follower, follower_calibration):
+    """Moving only the finite joints would make a pose nobody commanded: nothing is written at all."""
+    with emulate_arm(follower, calibration=follower_calibration) as emulator:
+        arm = Arm(ArmConfig(follower, emulator.port, robot_id="x"), calibration=follower_calibration)
+        arm.connect()
+        before = [emulator.servo(j.id).get("Goal_Position") for j in follower.joints]
+        command = dict(zip(arm.joint_names, [math.nan, math.inf, 0.3, 0.3, 0.3, 0.3], strict=True))
+        with pytest.raises(RejectedCommandError, match="shoulder_pan=nan, shoulder_lift=inf"):
+            arm.command(command)
+        assert [emulator.servo(j.id).get("Goal_Position") for j in follower.joints] == before
         arm.close()
 
 

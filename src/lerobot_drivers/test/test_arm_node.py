@@ -236,3 +236,49 @@ def test_missing_port_exits_with_a_clear_message(calibrated):
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
     assert "no serial port at /dev/does-not-exist" in output and "Traceback" not in output
+
+
+def test_command_with_a_non_finite_value_is_refused_whole_and_reported(calibrated):
+    """`[nan, inf, 0, 0, 0, 0]` must not move joints 3–6: the command is refused, the diagnostics say so."""
+    emulator = calibrated
+    process = start_arm_node("/nan_arm", port=emulator.port, id="test_arm", diagnostics_period_s=0.2)
+    client = Client("/nan_arm")
+    try:
+        goal = [0.3, -0.2, 0.5, 0.1, -0.4, 0.2]
+        assert client.spin_until(
+            lambda: client.states
+            and all(abs(client.position(j) - g) < 0.01 for j, g in zip(JOINTS, goal, strict=True)),
+            timeout=30,
+            while_spinning=lambda: client.commands.publish(Float64MultiArray(data=goal)),
+        ), stop(process)[1]
+        goals = [emulator.servo(i).get("Goal_Position") for i in range(1, 7)]
+
+        def refusals() -> int:
+            last = {kv.key: kv.value for kv in client.diagnostics[-1].values} if client.diagnostics else {}
+            return int(last.get("rejected_commands", 0))
+
+        bad = [math.nan, math.inf, 0.0, 0.0, 0.0, 0.0]
+        assert client.spin_until(
+            lambda: refusals() >= 1,
+            timeout=10,
+            while_spinning=lambda: client.commands.publish(Float64MultiArray(data=bad)),
+        )
+        count = refusals()
+        # By name too: one NaN among the named joints refuses the others.
+        assert client.spin_until(
+            lambda: refusals() > count,
+            timeout=10,
+            while_spinning=lambda: client.joint_commands.publish(
+                JointState(name=["elbow_flex", "gripper"], position=[0.0, math.nan])
+            ),
+        )
+        warned = next(d for d in reversed(client.diagnostics) if d.level == DiagnosticStatus.WARN)
+        assert "non-finite" in warned.message
+        assert [emulator.servo(i).get("Goal_Position") for i in range(1, 7)] == goals
+    finally:
+        code, output = stop(process)
+        client.close()
+    assert code == 0, output
+    assert (
+        "command refused, no joint moved: non-finite setpoint shoulder_pan=nan, shoulder_lift=inf" in output
+    )

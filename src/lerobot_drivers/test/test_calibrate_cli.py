@@ -23,6 +23,13 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float = 20) -> s
     return seen
 
 
+def press_enter(process: subprocess.Popen) -> None:
+    """Enter on the command's stdin; a command that already ended shows its output (not a BrokenPipeError)."""
+    assert process.poll() is None, process.communicate()[0]
+    process.stdin.write("\n")
+    process.stdin.flush()
+
+
 def test_calibrate_writes_lerobots_json(calibration_root):
     description = load_robot_description("so101_follower")
     with emulate_arm(description) as emulator:
@@ -41,15 +48,14 @@ def test_calibrate_writes_lerobots_json(calibration_root):
             read_until(process, "Torque is off")
             for motor_id, raw in middle.items():
                 emulator.servo(motor_id).move_by_hand(raw)
-            process.stdin.write("\n")
-            process.stdin.flush()
+            press_enter(process)
             read_until(process, "Recording")
             for target in (900, 3100):  # sweep every joint to both ends (present positions, offset applied)
                 for motor_id in middle:
                     emulator.servo(motor_id).move_by_hand(target + motor_id)
-                time.sleep(0.3)
-            process.stdin.write("\n")
-            process.stdin.flush()
+                # The recording loop only reads: two more reads and one of them saw this end whole.
+                assert emulator.wait_for_requests(2, timeout=20), "the calibration stopped reading the arm"
+            press_enter(process)
             output, _ = process.communicate(timeout=20)
         finally:
             if process.poll() is None:

@@ -69,10 +69,15 @@ def running_sim(log: Path, **parameters: object) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def sim_namespace(tmp_path_factory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("sim") / "sim.log"
+def sim_log(tmp_path_factory) -> Path:
+    """Where the module's sim node writes its output."""
+    return tmp_path_factory.mktemp("sim") / "sim.log"
+
+
+@pytest.fixture(scope="module")
+def sim_namespace(sim_log) -> Iterator[str]:
     with running_sim(
-        log,
+        sim_log,
         seed=SEED,
         joint_state_rate=JOINT_RATE,
         camera_rate=CAMERA_RATE,
@@ -181,6 +186,31 @@ def test_position_commands_are_followed_in_joint_order_and_by_name(probe, spin_u
     assert spin_until(probe.executor, near_by_name, 10.0), probe.positions()
 
 
+def test_a_command_with_a_non_finite_value_is_refused_whole(probe, sim_log, spin_until):
+    """`[nan, inf, 0, 0, 0, 0]` must not move joints 3–6 (a pose nobody commanded): refused, and warned."""
+    goal = np.array([0.2, -0.2, 0.3, 0.4, 0.3, 0.5])
+
+    def near_goal() -> bool:
+        probe.commands.publish(Float64MultiArray(data=goal.tolist()))
+        return bool(np.all(np.abs(probe.positions() - goal) < 0.03))
+
+    assert spin_until(probe.executor, near_goal, 10.0), probe.positions()
+
+    def refused(publish, warning: str):
+        return lambda: (publish(), warning in sim_log.read_text())[1]
+
+    in_order = Float64MultiArray(data=[math.nan, math.inf, 0.0, 0.0, 0.0, 0.0])
+    warning = "arm/commands ignored: command refused, no joint moved: non-finite setpoint shoulder_pan=nan"
+    assert spin_until(probe.executor, refused(lambda: probe.commands.publish(in_order), warning), 10.0)
+    by_name = JointState(name=["elbow_flex", "gripper"], position=[0.0, math.nan])
+    warning = "arm/joint_commands ignored: command refused, no joint moved: non-finite setpoint gripper=nan"
+    assert spin_until(probe.executor, refused(lambda: probe.joint_commands.publish(by_name), warning), 10.0)
+
+    count = len(probe.received["joint_states"])  # states simulated after both were refused
+    assert spin_until(probe.executor, lambda: len(probe.received["joint_states"]) > count + 25, 10.0)
+    np.testing.assert_allclose(probe.positions(), goal, atol=0.03)
+
+
 def test_reset_and_randomize_follow_the_seeded_layout_series(probe, spin_until):
     expected = SimArm(SimConfig(seed=SEED))  # the same seed gives the same series, layout 0 at start-up
     after_reset, after_randomize = expected.reset(), expected.randomize_cube()
@@ -221,3 +251,46 @@ def test_expert_node_completes_episodes_on_simulated_time(ros_context, spin_unti
             executor.shutdown()
             expert.destroy_node()
     assert expert.results == [True, True]
+
+
+def _interrupt_a_busy_sim(node, executor, spin_until) -> tuple[int, str]:
+    """Start a sim that publishes as fast as it can, Ctrl-C it once it publishes; its exit code and stderr."""
+    namespace = f"/sim_stop_{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "-m", "lerobot_drivers.ros.sim_node", "--ros-args", "-r", f"__ns:={namespace}"]
+    for parameter in ("camera_rate:=0.0", "joint_state_rate:=1000.0", "publish_clock:=true"):
+        command += ["-p", parameter]
+    command += ["-p", "real_time_factor:=0.0"]  # no pacing: the thread publishes all the time
+    received: list[JointState] = []
+    subscription = node.create_subscription(
+        JointState, f"{namespace}/joint_states", received.append, STATE_QOS
+    )
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        assert spin_until(executor, lambda: len(received) >= 10, START_TIMEOUT), process.poll()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        node.destroy_subscription(subscription)
+    return process.returncode, err
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_the_simulation_thread_before_ros_shuts_down(ros_context, spin_until):
+    """Ctrl-C while the simulation thread publishes flat out: a clean exit every time, no traceback from
+    the thread ("publisher's context is invalid"). Repeated, since it is a race."""
+    node = rclpy.create_node("sim_shutdown_probe", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    try:
+        for attempt in range(5):
+            code, err = _interrupt_a_busy_sim(node, executor, spin_until)
+            assert code == 0, (attempt, code, err)
+            assert "Traceback" not in err and "RCLError" not in err, (attempt, err)
+    finally:
+        executor.shutdown()
+        node.destroy_node()

@@ -52,11 +52,14 @@ def test_position_commands_are_followed(sim):
     sim.set_command(goal)
     sim.advance(1.5)
     np.testing.assert_allclose(sim.joint_positions(), goal, atol=0.02)
-    # Non-finite values keep that joint's setpoint, as a forward command controller does.
-    sim.set_command([math.nan, 0.0, math.inf, 1.0, -0.6, 0.3])
-    np.testing.assert_allclose(sim.command, [0.4, 0.0, 0.5, 1.0, -0.6, 0.3])
+    # A non-finite value refuses the whole command: moving the other joints would make a new pose.
+    with pytest.raises(ValueError, match="shoulder_pan=nan, shoulder_lift=inf"):
+        sim.set_command([math.nan, math.inf, 0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="wrist_roll=nan"):
+        sim.set_command_by_name(["gripper", "wrist_roll"], [1.2, math.nan])
+    np.testing.assert_allclose(sim.command, goal)
     assert sim.set_command_by_name(["gripper", "tail"], [1.2, 0.0]) == ["tail"]
-    assert sim.command[5] == pytest.approx(1.2)
+    np.testing.assert_allclose(sim.command, [*goal[:5], 1.2])  # the other joints keep their setpoints
     with pytest.raises(ValueError, match="expected 6 positions"):
         sim.set_command([0.0] * 5)
     # Out-of-range setpoints are clamped to the joint limits.

@@ -4,6 +4,7 @@ features the checkpoint was trained on."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from lerobot_dataset.mapping import Mapping
 
 
 class StaleObservation(RuntimeError):
-    """An input stream is missing or too old to act on; the message says which and for how long."""
+    """An input stream is missing, too old or its last message was rejected; the message says which, why."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,16 @@ class Sample:
     value: np.ndarray
     stamp: float  # seconds: header stamp, or receive time
     received: float  # seconds, node clock
+
+
+@dataclass(frozen=True)
+class StreamStatistics:
+    """One input stream since the statistics were restarted (as lerobot_msgs/TopicStatistics)."""
+
+    received: int
+    dropped: int  # rejected messages: undecodable, non-finite values, an image size the policy cannot take
+    rate: float  # Hz over the last second
+    age: float  # seconds since the last message (accepted or not); negative when none arrived
 
 
 def check_mapping(
@@ -77,33 +88,89 @@ def check_mapping(
 
 
 class ObservationBuffer:
-    """Newest sample of each input feature; thread-safe (subscriptions write, the inference thread reads)."""
+    """Newest sample of each input feature; thread-safe (subscriptions write, the inference thread reads).
+
+    A rejected message (``reject``, or non-finite joint values given to ``update``) makes its stream unusable
+    until the next accepted one: a policy must not act on an old value of a stream that now says nonsense.
+    """
 
     def __init__(self, features: list[str], staleness_s: float) -> None:
         self.features = list(features)
         self.staleness_s = staleness_s
         self._samples: dict[str, Sample] = {}
+        self._rejected: dict[str, str] = {}
+        self._arrivals: dict[str, deque[float]] = {f: deque() for f in self.features}  # the last second's
+        self._last_arrival: dict[str, float] = {}
+        self._received = dict.fromkeys(self.features, 0)
+        self._dropped = dict.fromkeys(self.features, 0)
         self._lock = threading.Lock()
 
-    def update(self, feature: str, value: np.ndarray, stamp: float, received: float) -> None:
+    def update(self, feature: str, value: np.ndarray, stamp: float, received: float) -> str:
+        """Store the newest sample of ``feature``; returns why it was rejected (empty when accepted)."""
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            reason = f"non-finite values {np.asarray(value).tolist()}"
+            self.reject(feature, reason, received)
+            return reason
         with self._lock:
             self._samples[feature] = Sample(value, stamp, received)
+            self._rejected.pop(feature, None)
+            self._received[feature] += 1
+            self._arrived(feature, received)
+        return ""
+
+    def reject(self, feature: str, reason: str, received: float) -> None:
+        """A message of ``feature`` that cannot be used: the stream is unusable until the next good one."""
+        with self._lock:
+            self._rejected[feature] = reason
+            self._dropped[feature] += 1
+            self._arrived(feature, received)
+
+    def _arrived(self, feature: str, received: float) -> None:
+        arrivals = self._arrivals[feature]
+        arrivals.append(received)
+        while arrivals[0] <= received - 1.0:
+            arrivals.popleft()
+        self._last_arrival[feature] = received
 
     def clear(self) -> None:
         with self._lock:
             self._samples.clear()
+            self._rejected.clear()
+
+    def restart_statistics(self) -> None:
+        """Count received and dropped messages from now on (activation)."""
+        with self._lock:
+            self._received = dict.fromkeys(self.features, 0)
+            self._dropped = dict.fromkeys(self.features, 0)
+
+    def statistics(self, now: float) -> dict[str, StreamStatistics]:
+        """Every feature's reception statistics at ``now``."""
+        with self._lock:
+            return {
+                f: StreamStatistics(
+                    received=self._received[f],
+                    dropped=self._dropped[f],
+                    rate=float(sum(1 for t in self._arrivals[f] if t > now - 1.0)),
+                    age=now - self._last_arrival[f] if f in self._last_arrival else -1.0,
+                )
+                for f in self.features
+            }
 
     def assemble(self, now: float) -> tuple[dict[str, np.ndarray], float]:
         """Every feature's newest value, and the newest stamp among them (the observation's time).
 
-        Raises StaleObservation naming every stream that is missing or older than the staleness limit.
+        Raises StaleObservation naming every stream that is missing, older than the staleness limit or whose
+        last message was rejected.
         """
         with self._lock:
             samples = dict(self._samples)
+            rejected = dict(self._rejected)
         problems = []
         for feature in self.features:
             sample = samples.get(feature)
-            if sample is None:
+            if feature in rejected:
+                problems.append(f"{feature}: last message rejected: {rejected[feature]}")
+            elif sample is None:
                 problems.append(f"{feature}: no message yet")
             elif now - sample.received > self.staleness_s:
                 problems.append(

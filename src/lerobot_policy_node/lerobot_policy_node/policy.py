@@ -14,6 +14,7 @@ import torch
 
 from lerobot_dataset.mapping import Mapping, parse_mapping
 from lerobot_dataset.units import MappingUnits
+from lerobot_policy_node.images import must_resize, resize_image
 from lerobot_training.checkpoint import CHECKPOINT_MAPPING_NAME, load_pretrained, resolve_pretrained_dir
 from lerobot_training.features import ACTION
 from lerobot_training.normalization import NormalizerStep, UnnormalizerStep
@@ -120,7 +121,9 @@ class LoadedPolicy:
 
     def _tensor(self, name: str, value: np.ndarray) -> torch.Tensor:
         if self.input_features.get(name, {}).get("type") == "VISUAL":
-            return torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
+            image = torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
+            size, trained = tuple(image.shape[1:]), tuple(self.input_features[name]["shape"][1:])
+            return resize_image(image, trained) if must_resize(name, size, trained) else image
         return torch.as_tensor(np.asarray(self.units.to_dataset(name, value), dtype=np.float32))
 
     def to_policy_actions(self, actions: np.ndarray) -> torch.Tensor:

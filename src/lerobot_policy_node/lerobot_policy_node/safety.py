@@ -17,14 +17,25 @@ class SafetyLimits:
 
 
 class SafetyFilter:
-    """Filters one command per tick. A non-finite action is never sent: the last safe command is held."""
+    """Filters one command per tick. A non-finite action is never sent: the last safe command is held.
 
-    def __init__(self, limits: SafetyLimits, start: np.ndarray) -> None:
-        start = np.asarray(start, dtype=np.float64)
-        if not np.isfinite(start).all():
-            raise ValueError(f"the starting position is not finite: {start}")
+    Steps are bounded from the robot's measured position: until one is known (``start`` None, or a reset to a
+    position that is not finite) there is no safe command at all, and ``hold`` returns None.
+    """
+
+    def __init__(self, limits: SafetyLimits, start: np.ndarray | None = None) -> None:
         self.limits = limits
-        self.last = self._clamp(start)
+        self.last: np.ndarray | None = None
+        if start is not None:
+            start = np.asarray(start, dtype=np.float64)
+            if not np.isfinite(start).all():
+                raise ValueError(f"the starting position is not finite: {start}")
+            self.last = self._clamp(start)
+
+    @property
+    def started(self) -> bool:
+        """Whether a measured position is known (commands can be sent)."""
+        return self.last is not None
 
     def _clamp(self, command: np.ndarray) -> np.ndarray:
         if self.limits.lower is not None or self.limits.upper is not None:
@@ -51,16 +62,19 @@ class SafetyFilter:
 
     def filter(self, action: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """The command to send this tick for ``action``, and what was changed (empty when untouched)."""
+        if self.last is None:
+            raise RuntimeError("no measured position yet: reset() the filter to the robot's position first")
         command, events = self.preview(self.last, action)
         self.last = command
         return command.copy(), events
 
-    def hold(self) -> np.ndarray:
-        """The last safe command (what the robot holds when no action is available)."""
-        return self.last.copy()
+    def hold(self) -> np.ndarray | None:
+        """The last safe command (what the robot holds when no action is available); None before a measured
+        position is known: then nothing may be sent."""
+        return None if self.last is None else self.last.copy()
 
-    def reset(self, position: np.ndarray) -> None:
-        """Start again from the robot's measured position (activation, after a stop)."""
-        position = np.asarray(position, dtype=np.float64)
-        if np.isfinite(position).all():
-            self.last = self._clamp(position)
+    def reset(self, position: np.ndarray | None) -> None:
+        """Start again from the robot's measured position (activation, after a stop). None or a position that
+        is not finite forgets the last one: no command until a finite one is given."""
+        position = None if position is None else np.asarray(position, dtype=np.float64)
+        self.last = self._clamp(position) if position is not None and np.isfinite(position).all() else None

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lerobot_dataset.features import DEFAULT_FEATURES
+from lerobot_policy_node.images import ImageSizeError
 from lerobot_policy_node.policy import LoadedPolicy
 from lerobot_training.checkpoint import save_pretrained
 from lerobot_training.policies import make_policy, make_policy_config, make_pre_post_processors
@@ -99,3 +100,15 @@ def test_the_checkpoints_chunk_length_and_temporal_ensembling_reach_the_adapter(
         directory = save_pretrained(tmp_path / name, policy, *make_pre_post_processors(config, STATS))
         act = LoadedPolicy(directory, threads=1)
         assert (act.chunk_length, act.ensemble_coeff) == expected
+
+
+def test_images_of_the_trained_aspect_ratio_are_resized_others_refused(diffusion):
+    """The rule of images.py, applied where images become tensors (trained on 16×16)."""
+    diffusion.reset()
+    larger = {**observation(1.0), "observation.images.front": np.full((32, 32, 3), 10, np.uint8)}
+    batch = diffusion.to_batch(larger)
+    assert batch["observation.images.front"].shape == (1, 2, 3, 16, 16)
+    assert torch.allclose(batch["observation.images.front"], torch.tensor(10 / 255))  # flat stays flat
+    wide = {**observation(1.0), "observation.images.front": np.zeros((16, 32, 3), np.uint8)}
+    with pytest.raises(ImageSizeError, match="gives 32×16 images, the policy was trained on 16×16"):
+        diffusion.to_batch(wide)

@@ -244,8 +244,8 @@ def _drive(
         return loaded.predict(obs, pending, delay)
 
     runner = PolicyRunner(
-        slow_predict, observations, make_merger(strategy), SafetyFilter(SafetyLimits(), np.zeros(JOINTS)),
-        fps=FPS, request_threshold=8,
+        slow_predict, observations, make_merger(strategy), SafetyFilter(SafetyLimits()),
+        fps=FPS, request_threshold=8, measure=lambda o: o[OBS_STATE],
     )  # fmt: skip
     started = time.perf_counter()
     slow_predict(observation(np.zeros(JOINTS)), np.zeros((8, JOINTS)), 1)  # as the node's warm-up
@@ -367,6 +367,4 @@ def test_node_picks_rtc_for_a_flow_policy_with_rtc_enabled(
         assert node.strategy == expected and node.policy.use_rtc == (expected == "rtc")
         assert node.runner.inference_times  # the warm-up's time: the first delay estimate
     finally:
-        if node.runner is not None:
-            node.runner.close()
-        node.destroy_node()
+        node.destroy_node()  # with the runner's inference thread

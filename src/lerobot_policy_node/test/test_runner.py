@@ -4,6 +4,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from lerobot_policy_node.chunks import make_merger
 from lerobot_policy_node.observation import ObservationBuffer
@@ -21,12 +22,13 @@ class FakeClock:
         return self.now
 
 
-def make_runner(predict, strategy="latency", threshold=5, clock=None):
+def make_runner(predict, strategy="latency", threshold=5, clock=None, limits=None):
     clock = clock or FakeClock()
+    limits = limits or SafetyLimits()
     observations = ObservationBuffer(["observation.state"], staleness_s=0.5)
     runner = PolicyRunner(
-        predict, observations, make_merger(strategy), SafetyFilter(SafetyLimits(), np.zeros(2)),
-        fps=FPS, request_threshold=threshold, clock=clock,
+        predict, observations, make_merger(strategy), SafetyFilter(limits), fps=FPS,
+        request_threshold=threshold, measure=lambda o: o["observation.state"], clock=clock,
     )  # fmt: skip
     return runner, observations, clock
 
@@ -88,7 +90,11 @@ def test_nan_policy_output_is_held_and_failures_stop_with_the_reason():
     try:
         results = run_ticks(runner, observations, clock, ticks=8)
         assert all(np.isfinite(r.command).all() for r in results)
-        assert any("non-finite" in e for r in results for e in r.events)
+        events = [e for r in results for e in r.events]
+        assert any("chunk dropped: the policy returned non-finite actions" in e for e in events)
+        # the chunk is neither executed nor handed out (the node would publish it), and the hold says why
+        assert all(r.new_chunk is None and r.holding for r in results)
+        assert "non-finite actions (10 of 10 values)" in results[-1].reason
     finally:
         runner.close()
 
@@ -116,3 +122,49 @@ def test_rtc_policy_gets_the_pending_actions_and_the_expected_delay():
     assert later and all(pending > 0 for _, pending, _ in later)  # the queued tail is handed over
     assert all(delay >= 3 for _, _, delay in later)  # ≥ 0.05 s at 50 Hz: at least 3 ticks
     assert threading.active_count() >= 1
+
+
+def test_commands_start_from_the_measured_position_and_never_before_one():
+    """No command until a finite state arrived, and the step bound counts from it: after construction and
+    after every reset (the arm may have moved meanwhile)."""
+    limits = SafetyLimits(max_step=0.05)
+    runner, observations, clock = make_runner(ramp_policy(0.0, []), limits=limits)
+    measured = np.array([1.5, -1.5])  # far from zero: a command near zero would jump the arm
+    try:
+        nan_state = run_ticks(runner, observations, clock, ticks=3, state=lambda t: np.array([np.nan, 0.0]))
+        assert all(r.command is None and r.holding for r in nan_state)
+        assert "observation.state: last message rejected: non-finite values [nan" in nan_state[-1].reason
+        results = run_ticks(runner, observations, clock, ticks=20, state=lambda t: measured)
+        assert results[0].command == pytest.approx(measured)
+        assert all(np.abs(r.command - measured).max() <= 0.05 * (k + 1) for k, r in enumerate(results))
+        assert not results[-1].holding
+        runner.reset()  # ~/reset or ~/start: the arm was moved to -measured while stopped
+        clock.now += 1 / FPS
+        observations.update("observation.state", -measured, stamp=clock.now, received=clock.now)
+        assert runner.tick(21).command == pytest.approx(-measured)
+    finally:
+        runner.close()
+
+
+def test_a_chunk_asked_for_before_a_reset_is_never_executed():
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def predict(observation, pending, delay):  # holds the observed state; the first call until released
+        calls.append(observation["observation.state"].copy())
+        if len(calls) == 1:
+            started.set()
+            release.wait(10)
+        return np.stack([observation["observation.state"]] * 10)
+
+    runner, observations, clock = make_runner(predict)
+    try:
+        observations.update("observation.state", np.zeros(2), stamp=clock.now, received=clock.now)
+        runner.tick(0)  # asks for a chunk from the pose 0
+        assert started.wait(10)
+        runner.reset()  # ~/reset while it is computed: the arm was moved to 1 meanwhile
+        release.set()
+        results = run_ticks(runner, observations, clock, ticks=20, state=lambda t: np.ones(2))
+    finally:
+        runner.close()
+    assert len(calls) >= 2 and any(not r.holding for r in results)
+    assert all(r.command.tolist() == [1.0, 1.0] for r in results)  # the chunk for pose 0 never ran

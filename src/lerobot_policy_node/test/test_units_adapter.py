@@ -98,8 +98,8 @@ def run(predict, ticks: int = 20) -> list:
     clock = [100.0]
     observations = ObservationBuffer(["observation.state"], staleness_s=0.5)
     runner = PolicyRunner(
-        predict, observations, make_merger("latency"), SafetyFilter(SafetyLimits(), np.zeros(3)),
-        fps=30, request_threshold=2, clock=lambda: clock[0],
+        predict, observations, make_merger("latency"), SafetyFilter(SafetyLimits()),
+        fps=30, request_threshold=2, measure=lambda o: o["observation.state"], clock=lambda: clock[0],
     )  # fmt: skip
     results = []
     try:
@@ -129,7 +129,7 @@ def test_commands_leave_the_runner_in_radians(in_degrees, monkeypatch):
     monkeypatch.setattr(in_degrees, "_predict", lambda *args: np.full((4, 3), np.nan))
     results = run(in_degrees.predict)
     assert all(r.holding or "non-finite" in " ".join(r.events) for r in results)
-    assert all(np.array_equal(r.command, np.zeros(3)) for r in results)  # a NaN never reaches a motor
+    assert all(np.array_equal(r.command, np.full(3, 0.5)) for r in results)  # held where the arm is: no NaN
 
 
 def test_deployment_mapping_in_other_units_is_refused(in_degrees):

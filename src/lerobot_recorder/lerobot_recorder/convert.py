@@ -5,11 +5,13 @@ image decode); the streams are aligned on the frame grid (lerobot_recorder.sync)
 images the kept frames use, in bag order, and streams frames into the dataset writer — memory stays bounded
 whatever the episode length. A bag that cannot be read or aligned is reported and skipped; the dataset keeps
 every episode converted before it, and a rerun resumes after the last converted bag. Joint values are stored
-in the units each feature asks for (lerobot_dataset.units).
+in the units each feature asks for (lerobot_dataset.units). A bag that was never closed (no metadata.yaml, an
+MCAP without its footer) is salvaged up to its last complete record (lerobot_recorder.salvage) and reported.
 
 With several workers, each bag is decoded, aligned and encoded in its own process into a one-episode dataset
-next to the output; the parent appends those episodes in bag order (the same episode indices, frames and
-values as one process gives) with the writer's crash-safe commit, moving the encoded videos, not re-encoding.
+next to the output (lerobot_recorder.scratch); the parent appends those episodes in bag order (the same
+episode indices, frames and values as one process gives) with the writer's crash-safe commit, moving the
+encoded videos, not re-encoding.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import multiprocessing
 import os
 import shutil
 import struct
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,8 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import yaml
-from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.highlevel import AnyReaderError
 from rosbags.rosbag2 import ReaderError
 from tqdm import tqdm
 
@@ -44,7 +44,11 @@ from lerobot_dataset.mapping import (
     parse_mapping,
 )
 from lerobot_dataset.units import MappingUnits, mapping_units
+from lerobot_recorder.bags import BagError, BagReader, OpenedBag, bag_metadata, open_bag
+from lerobot_recorder.msgdefs import UnknownMessageType
 from lerobot_recorder.report import write_report
+from lerobot_recorder.salvage import SalvageError
+from lerobot_recorder.scratch import remove_stale, scratch_folder, worker_dies_with_parent
 from lerobot_recorder.streams import EpisodeReport, Stream
 from lerobot_recorder.sync import NS, Alignment, StreamPolicy, SyncError, align
 
@@ -56,12 +60,10 @@ REPORTS_DIR = SUITE_META / "sync"
 HEADER_FIRST = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/JointState"}
 
 
-class BagError(RuntimeError):
-    """A bag that cannot be converted; the message names the bag and the reason."""
-
-
 def header_stamp_ns(raw: bytes | memoryview) -> int | None:
     """The header stamp of a CDR-serialized message whose first field is a std_msgs/Header."""
+    if len(raw) < 12:  # CDR encapsulation and the stamp
+        raise BagError(f"a message of {len(raw)} bytes is too short to hold a header: the bag is corrupt")
     little_endian = raw[1] & 1
     sec, nanosec = struct.unpack_from("<iI" if little_endian else ">iI", raw, 4)
     return sec * NS + nanosec or None
@@ -80,7 +82,7 @@ def default_policy(source: FeatureSource, fps: int) -> StreamPolicy:
     return StreamPolicy(source.sync or mode, source.tolerance or tolerance, future_allowed=is_action)
 
 
-def read_streams(reader: AnyReader, mapping: Mapping) -> dict[str, Stream]:
+def read_streams(reader: BagReader, mapping: Mapping) -> dict[str, Stream]:
     """Pass 1 over a bag: every mapped stream's stamps, and the joint values."""
     by_topic: dict[str, list[FeatureSource]] = {}
     for source in mapping.features.values():
@@ -146,7 +148,7 @@ def dataset_features(mapping: Mapping, streams: dict[str, Stream]) -> dict[str, 
 
 
 def write_frames(
-    reader: AnyReader,
+    reader: BagReader,
     streams: dict[str, Stream],
     alignment: Alignment,
     writer: DatasetWriter,
@@ -224,18 +226,6 @@ def expand_bags(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return bags
 
 
-def bag_custom_data(bag: Path) -> dict[str, str]:
-    """The `custom_data` of a bag's metadata.yaml: the recorder stores the mapping and the task there."""
-    metadata_file = bag / "metadata.yaml"
-    if not metadata_file.is_file():
-        raise BagError(
-            f"{bag} has no metadata.yaml: the recording was interrupted before the bag was closed. "
-            "On a ROS install, `ros2 bag reindex` rebuilds it"
-        )
-    metadata = yaml.safe_load(metadata_file.read_text()) or {}
-    return metadata.get("rosbag2_bagfile_information", {}).get("custom_data") or {}
-
-
 class ConvertedRegistry:
     """Which bags became which episodes (meta/lerobot_ros/converted.json), so that a rerun resumes.
 
@@ -302,6 +292,7 @@ class ConversionResult:
     root: Path
     reports: list[EpisodeReport] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # bag, why
+    salvaged: list[tuple[Path, str]] = field(default_factory=list)  # bag, what (converted as far as it goes)
     already: list[Path] = field(default_factory=list)  # converted by an earlier run
 
 
@@ -314,6 +305,8 @@ BAG_ERRORS = (
     DatasetError,
     AnyReaderError,
     ReaderError,
+    SalvageError,
+    UnknownMessageType,
     OSError,
 )
 
@@ -327,6 +320,7 @@ class PreparedBag:
     units: MappingUnits
     streams: dict[str, Stream]
     alignment: Alignment
+    note: str = ""  # what was salvaged, and the mapping used when the bag stores none
 
     @property
     def features(self) -> dict[str, dict]:
@@ -337,20 +331,43 @@ class PreparedBag:
         return EpisodeReport(bag, episode_index, frames, self.mapping.fps, self.alignment, self.streams)
 
 
+# The mapping a salvaged bag that stores none is converted with, and where it comes from.
+RunMapping = tuple[Mapping, str]
+
+
 def prepare_bag(
-    reader: AnyReader, bag: Path, custom: dict[str, str], mapping: Mapping | None, task: str | None
+    opened: OpenedBag, bag: Path, mapping: Mapping | None, task: str | None, fallback: RunMapping | None
 ) -> PreparedBag:
-    """Pass 1 of one bag: its mapping (given, else stored), task, unit conversions, streams and alignment.
-    ``custom``: the bag's custom data (read before opening it, for the clearer error on unclosed bags)."""
+    """Pass 1 of one bag: its mapping (given, else stored, else ``fallback`` for a salvaged bag), task, unit
+    conversions, streams and alignment."""
+    custom, note = opened.custom, opened.salvaged
+    if mapping is None and "lerobot.mapping" not in custom and opened.salvaged and fallback is not None:
+        mapping = fallback[0]
+        note += f"; the bag stores no mapping: converted with that of {fallback[1]}"
     bag_map = mapping or _stored_mapping(custom, bag)
     units = mapping_units(bag_map)
-    streams = read_streams(reader, bag_map)
+    streams = read_streams(opened.reader, bag_map)
     policies = {name: default_policy(s.source, bag_map.fps) for name, s in streams.items()}
     alignment = align({name: s.times for name, s in streams.items()}, bag_map.fps, policies)
     if not len(alignment.frame_times):
         raise BagError("every frame was dropped: see the stream gaps (tolerances in the mapping)")
     task = task or custom.get("lerobot.task") or bag_map.task
-    return PreparedBag(bag_map, task, units, streams, alignment)
+    return PreparedBag(bag_map, task, units, streams, alignment, note)
+
+
+def run_mapping(root: Path, bags: list[Path]) -> RunMapping | None:
+    """The mapping for salvaged bags that store none: the dataset's, else the first bag's that stores one."""
+    stored = root / DATASET_MAPPING_FILE
+    if stored.is_file():
+        return parse_mapping(stored.read_text(), where=str(stored)), f"the dataset ({stored})"
+    for bag in bags:
+        try:
+            metadata = bag_metadata(bag)
+            if metadata and "lerobot.mapping" in metadata.custom:
+                return _stored_mapping(metadata.custom, bag), f"bag {bag}"
+        except (BagError, MappingError, OSError):
+            continue  # that bag's own problem is reported when its turn comes
+    return None
 
 
 def convert_bags(
@@ -376,12 +393,22 @@ def convert_bags(
             result.already.append(bag)
         else:
             todo.append(bag)
+    remove_stale(root)  # scratch folders of a parallel run that was killed, whatever this run's workers
     workers = min(workers, len(todo))
+    fallback = None if mapping else run_mapping(root, todo)
     if workers > 1:
-        _convert_parallel(todo, root, mapping, task, video, progress, workers, registry, result)
+        _convert_parallel(todo, root, mapping, task, video, progress, workers, registry, result, fallback)
     else:
-        _convert_sequential(todo, root, mapping, task, video, progress, registry, result)
+        _convert_sequential(todo, root, mapping, task, video, progress, registry, result, fallback)
     return result
+
+
+def _converted(result: ConversionResult, report: EpisodeReport, note: str) -> None:
+    write_report(report, result.root / REPORTS_DIR, note)
+    result.reports.append(report)
+    if note:
+        logger.warning("%s: %s", report.bag, note)
+        result.salvaged.append((report.bag, note))
 
 
 def _convert_sequential(
@@ -393,14 +420,15 @@ def _convert_sequential(
     progress: bool,
     registry: ConvertedRegistry,
     result: ConversionResult,
+    fallback: RunMapping | None,
 ) -> None:
     writer: DatasetWriter | None = None
     try:
         for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
             try:
-                custom = bag_custom_data(bag)
-                with AnyReader([bag]) as reader:
-                    prepared = prepare_bag(reader, bag, custom, mapping, task)
+                with open_bag(bag) as opened:
+                    reader = opened.reader
+                    prepared = prepare_bag(opened, bag, mapping, task, fallback)
                     if writer is None:
                         writer = open_dataset(root, prepared.mapping, prepared.features, video)
                         registry.settle(writer.num_episodes)
@@ -417,9 +445,7 @@ def _convert_sequential(
                 logger.warning("skipped %s: %s", bag, error)
                 result.skipped.append((bag, str(error)))
                 continue
-            report = prepared.report(bag, index)
-            write_report(report, root / REPORTS_DIR)
-            result.reports.append(report)
+            _converted(result, prepared.report(bag, index), prepared.note)
     finally:
         if writer is not None:
             writer.close()
@@ -434,17 +460,23 @@ class EncodedBag:
     mapping: Mapping | None = None
     features: dict[str, dict] | None = None
     report: EpisodeReport | None = None
+    note: str = ""
     error: str = ""
 
 
 def encode_bag(
-    bag: Path, mapping: Mapping | None, task: str | None, video: VideoEncoderConfig, folder: Path
+    bag: Path,
+    mapping: Mapping | None,
+    task: str | None,
+    video: VideoEncoderConfig,
+    folder: Path,
+    fallback: RunMapping | None,
 ) -> EncodedBag:
     """A worker's job: the bag converted into a new one-episode dataset at ``folder``."""
     try:
-        custom = bag_custom_data(bag)
-        with AnyReader([bag]) as reader:
-            prepared = prepare_bag(reader, bag, custom, mapping, task)
+        with open_bag(bag) as opened:
+            reader = opened.reader
+            prepared = prepare_bag(opened, bag, mapping, task, fallback)
             features = prepared.features
             with DatasetWriter.create(
                 folder, fps=prepared.mapping.fps, features=features, robot_type=prepared.mapping.robot_type,
@@ -457,7 +489,7 @@ def encode_bag(
     except BAG_ERRORS as error:  # sent back as text: some of these exceptions do not survive pickling
         shutil.rmtree(folder, ignore_errors=True)
         return EncodedBag(bag, error=str(error))
-    return EncodedBag(bag, folder, prepared.mapping, features, prepared.report(bag, -1))
+    return EncodedBag(bag, folder, prepared.mapping, features, prepared.report(bag, -1), prepared.note)
 
 
 def _convert_parallel(
@@ -470,6 +502,7 @@ def _convert_parallel(
     workers: int,
     registry: ConvertedRegistry,
     result: ConversionResult,
+    fallback: RunMapping | None,
 ) -> None:
     if video is None:  # the workers encode as the dataset's own videos are (what appending one process does)
         if (root / "meta" / "info.json").is_file():
@@ -477,51 +510,57 @@ def _convert_parallel(
                 video = writer.video
         else:
             video = VideoEncoderConfig()
-    # Beside the output (same filesystem: the encoded videos are moved, not copied); removed at the end.
-    root.absolute().parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{root.name}.converting-", dir=root.absolute().parent))
-    # spawn: a forked child would inherit the parent's threads and FFmpeg state (encoders are threaded).
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    writer: DatasetWriter | None = None
-    try:
-        futures = [
-            pool.submit(encode_bag, bag, mapping, task, video, scratch / f"{i:06d}")
-            for i, bag in enumerate(bags)
-        ]
-        in_order = zip(bags, futures, strict=True)  # appended in bag order, whichever worker finishes first
-        for bag, future in tqdm(in_order, total=len(bags), desc="bags", unit="bag", disable=not progress):
-            try:
-                encoded = future.result()
-            except BrokenProcessPool as error:
-                encoded = EncodedBag(bag, error=f"the worker process converting it died ({error})")
-            try:
-                if encoded.error:
-                    raise BagError(encoded.error)
-                if writer is None:
-                    writer = open_dataset(root, encoded.mapping, encoded.features, video)
-                    registry.settle(writer.num_episodes)
-                index = writer.num_episodes
-                registry.mark(bag, index, "pending")
-                writer.append_encoded_episode(encoded.folder)
-                registry.mark(bag, index, "done")
-            except BAG_ERRORS as error:
-                logger.warning("skipped %s: %s", bag, error)
-                result.skipped.append((bag, str(error)))
-                continue
-            finally:
-                if encoded.folder is not None:
-                    shutil.rmtree(encoded.folder, ignore_errors=True)
-            report = replace(encoded.report, episode_index=index)
-            write_report(report, root / REPORTS_DIR)
-            result.reports.append(report)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(scratch, ignore_errors=True)
-        if writer is not None:
-            writer.close()
+    # Beside the output (same filesystem: the encoded videos are moved, not copied); removed at the end, or
+    # by the next run when this one is killed.
+    with scratch_folder(root) as scratch:
+        # spawn: a forked child would inherit the parent's threads and FFmpeg state (encoders are threaded).
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker_dies_with_parent,
+            initargs=(os.getpid(),),
+        )
+        writer: DatasetWriter | None = None
+        try:
+            futures = [
+                pool.submit(encode_bag, bag, mapping, task, video, scratch / f"{i:06d}", fallback)
+                for i, bag in enumerate(bags)
+            ]
+            # appended in bag order, whichever worker finishes first
+            in_order = zip(bags, futures, strict=True)
+            for bag, future in tqdm(in_order, total=len(bags), desc="bags", unit="bag", disable=not progress):
+                try:
+                    encoded = future.result()
+                except BrokenProcessPool as error:
+                    encoded = EncodedBag(bag, error=f"the worker process converting it died ({error})")
+                try:
+                    if encoded.error:
+                        raise BagError(encoded.error)
+                    if writer is None:
+                        writer = open_dataset(root, encoded.mapping, encoded.features, video)
+                        registry.settle(writer.num_episodes)
+                    index = writer.num_episodes
+                    registry.mark(bag, index, "pending")
+                    writer.append_encoded_episode(encoded.folder)
+                    registry.mark(bag, index, "done")
+                except BAG_ERRORS as error:
+                    logger.warning("skipped %s: %s", bag, error)
+                    result.skipped.append((bag, str(error)))
+                    continue
+                finally:
+                    if encoded.folder is not None:
+                        shutil.rmtree(encoded.folder, ignore_errors=True)
+                _converted(result, replace(encoded.report, episode_index=index), encoded.note)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if writer is not None:
+                writer.close()
 
 
 def _stored_mapping(custom: dict[str, str], bag: Path) -> Mapping:
     if "lerobot.mapping" not in custom:
-        raise MappingError(f"{bag} stores no mapping (not recorded by lerobot_recorder): pass --mapping")
+        raise MappingError(
+            f"{bag} stores no mapping (not recorded by lerobot_recorder, or the recorder was killed before "
+            "storing it): pass --mapping, or convert it together with bags that store one"
+        )
     return parse_mapping(custom["lerobot.mapping"], where=f"{bag} (stored mapping)")

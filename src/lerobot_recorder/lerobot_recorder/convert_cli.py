@@ -18,8 +18,12 @@ def parser() -> argparse.ArgumentParser:
         description=(
             "Convert rosbag2 episodes (MCAP or sqlite3, from Humble, Jazzy or Kilted) into a LeRobot v3.0 "
             "dataset. Streams are aligned on the dataset's frame grid from header stamps; late starts are "
-            "trimmed, gaps and dropped frames reported per episode (meta/lerobot_ros/sync/). Bags that "
-            "cannot be read are skipped and reported; a rerun resumes after the last converted bag."
+            "trimmed, gaps and dropped frames reported per episode (meta/lerobot_ros/sync/). A bag that "
+            "was never closed (recorder killed: no metadata.yaml, MCAP without footer) is salvaged up to its "
+            "last complete message; bags that cannot be read are skipped and reported, the others "
+            "converted; a rerun resumes after the last converted bag. Exit status: 0 when every bag was "
+            "converted (salvaged ones included, each reported), 1 when some were skipped (each reported, "
+            "the others converted), 2 when the run could not start (arguments, mapping, bag paths)."
         ),
     )
     parser.add_argument("bags", nargs="+", metavar="BAG", help="episode bag folders, or folders holding them")
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(result.already)} bag(s) were converted by an earlier run")
     if result.reports:
         print(f"sync reports: {result.root / REPORTS_DIR}")
+    for bag, note in result.salvaged:
+        print(f"salvaged {bag}: {note}", file=sys.stderr)
     for bag, reason in result.skipped:
         print(f"skipped {bag}: {reason}", file=sys.stderr)
     return 1 if result.skipped else 0

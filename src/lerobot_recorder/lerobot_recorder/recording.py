@@ -3,10 +3,16 @@
 Messages arrive already serialized (the node subscribes raw, so nothing is decoded on the hot path) and are
 handed to a writer thread through a queue bounded in bytes: a slow disk costs counted drops, never unbounded
 memory or a stalled executor. The mapping and the task are stored in the bag's metadata (`custom_data`).
+
+A killed recorder loses at most ``flush_interval`` seconds: the writer closes the MCAP chunk (or commits the
+sqlite3 transaction) that often, and stores the custom data in the storage file as soon as it opens it, so
+that a bag that never got its metadata.yaml can still be converted (lerobot_recorder.salvage reads both).
+A write error (disk full) ends the episode's writing; what is on disk is left as it is, for salvage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import shutil
 import threading
@@ -14,11 +20,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 
+import yaml
 from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import StoragePlugin
+from rosbags.rosbag2.storage_mcap import McapWriter, write_record, write_string
 from rosbags.typesys.store import Typestore
 
 from lerobot_dataset.mapping import Mapping
@@ -30,6 +39,7 @@ BAG_VERSION = 8
 STORAGE_PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 EPISODE_PREFIX = "episode_"
 RATE_WINDOW_S = 1.0
+MCAP_METADATA = 0x0C  # MCAP record opcode of a Metadata record
 
 
 class State(enum.IntEnum):
@@ -90,6 +100,8 @@ class EpisodeSummary:
     duration: float
     message_count: int
     dropped: int
+    silent: tuple[str, ...] = ()  # topics that sent nothing in the episode
+    error: str = ""  # why the bag is incomplete (the writing failed); empty when it was saved whole
 
 
 def episode_folder(output_dir: Path, index: int) -> Path:
@@ -115,6 +127,7 @@ class EpisodeRecorder:
         mapping: Mapping,
         storage: str | None = None,
         max_queue_bytes: int = 512 * 2**20,
+        flush_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.output_dir = Path(output_dir)
@@ -123,6 +136,9 @@ class EpisodeRecorder:
         if self.storage not in STORAGE_PLUGINS:
             raise ValueError(f"storage must be one of {sorted(STORAGE_PLUGINS)}, got {self.storage!r}")
         self.max_queue_bytes = max_queue_bytes
+        if flush_interval <= 0:
+            raise ValueError(f"flush_interval must be > 0 s, got {flush_interval}")
+        self.flush_interval = flush_interval
         self._clock = clock
         self._lock = threading.Lock()
         self._state = State.IDLE
@@ -131,11 +147,13 @@ class EpisodeRecorder:
         self._episode_index = next_episode_index(self.output_dir)
         self._episodes_saved = 0
         self._last_saved: Path | None = None
+        self.last_summary: EpisodeSummary | None = None  # of the last episode stopped
         self._stats: dict[str, TopicStats] = {}
         self._thread: threading.Thread | None = None
         self._queue: SimpleQueue = SimpleQueue()
         self._queued_bytes = 0
         self._written = 0
+        self._write_error = ""
         self._started_at = 0.0
 
     # -- episode control -------------------------------------------------------------------------------------
@@ -153,7 +171,13 @@ class EpisodeRecorder:
                 )
             self._episode_index = max(self._episode_index, next_episode_index(self.output_dir))
             path = episode_folder(self.output_dir, self._episode_index)
-            self.output_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise RecorderError(
+                    f"cannot create the output folder {self.output_dir} ({error.strerror}): "
+                    "set output_dir to a folder this user can write"
+                ) from error
             task = task or self.mapping.task
             typestore = typestore_for({msgtype for msgtype, _ in topics.values()})
             custom_data = {
@@ -174,10 +198,13 @@ class EpisodeRecorder:
             opened.wait()
             if failures:
                 self._thread.join()
-                raise RecorderError(f"cannot create the bag {path}: {failures[0]}") from failures[0]
+                raise RecorderError(
+                    f"cannot create the bag {path} ({failures[0]}): set output_dir to a writable folder"
+                ) from failures[0]
             self._stats = {topic: TopicStats() for topic in topics}
             self._queued_bytes = 0
             self._written = 0
+            self._write_error = ""
             self._task = task
             self._started_at = self._clock()
             self._state = State.RECORDING
@@ -208,7 +235,7 @@ class EpisodeRecorder:
                 self._stats[topic].dropped += count
 
     def stop(self) -> EpisodeSummary:
-        """Finish the episode: flush the queue, close the bag, keep it."""
+        """Finish the episode: flush the queue, close the bag, keep it (an incomplete one too: ``error``)."""
         path = self._finish("stop")
         with self._lock:
             summary = EpisodeSummary(
@@ -217,17 +244,17 @@ class EpisodeRecorder:
                 duration=self._clock() - self._started_at,
                 message_count=self._written,
                 dropped=sum(s.dropped for s in self._stats.values()),
+                silent=tuple(t for t, s in sorted(self._stats.items()) if not s.received and not s.dropped),
+                error=self._write_error,
             )
+            self.last_summary = summary
             self._episodes_saved += 1
             self._last_saved = path
             self._episode_index += 1
-            if self._state == State.ERROR:  # the bag is closed; the error stays visible until the next start
+            if summary.error:  # the error stays visible until the next start
                 return summary
             self._state = State.IDLE
-            self._message = (
-                f"saved episode {summary.episode_index}: {summary.duration:.1f} s, "
-                f"{summary.message_count} messages, {summary.dropped} dropped"
-            )
+            self._message = f"saved {describe(summary)}"
         return summary
 
     def discard(self) -> int:
@@ -279,30 +306,78 @@ class EpisodeRecorder:
             for key, value in custom_data.items():
                 writer.set_custom_data(key, value)
             writer.open()
+            _store_custom_data(writer, custom_data)
             connections = {
                 topic: writer.add_connection(topic, msgtype, typestore=typestore, rihs01=rihs01)
                 for topic, (msgtype, rihs01) in sorted(topics.items())
             }
+            _flush(writer)
         except Exception as error:  # handed to start(), which raises it
             failures.append(error)
             return
         finally:
             opened.set()
-        while (item := self._queue.get()) is not None:
-            topic, timestamp_ns, data = item
+        failed = False
+        unflushed: list[str] = []  # topics of the messages written since the last flush
+        next_flush = time.monotonic() + self.flush_interval
+        while (item := self._next(next_flush)) is not None:
             try:
-                writer.write(connections[topic], timestamp_ns, data)
-                written = 1
-            except Exception as error:  # disk full, folder removed: report, keep draining
-                written = 0
-                self._fail(f"cannot write the bag ({error}); free disk space and restart the recorder")
-            with self._lock:
-                self._queued_bytes -= len(data)
-                self._written += written
+                if item and not failed:
+                    writer.write(connections[item[0]], item[1], item[2])
+                    unflushed.append(item[0])
+                if not failed and time.monotonic() >= next_flush:
+                    _flush(writer)
+                    self._count_written(unflushed)
+                    next_flush = time.monotonic() + self.flush_interval
+            except Exception as error:  # disk full, folder removed: stop writing, keep what is on disk
+                failed = True
+                self._fail(
+                    f"cannot write the bag {path} ({error}); it is incomplete: what was written before is "
+                    "kept there (convert salvages it). Free disk space, then start a new episode"
+                )
+            if item:
+                with self._lock:
+                    self._queued_bytes -= len(item[2])
+            if failed:  # what was not flushed is lost with the rest of the episode
+                self._count_lost([*unflushed, *item[:1]])
+                unflushed.clear()
+        if failed:
+            with contextlib.suppress(OSError):  # flushing the cut file may fail again: it is closed anyway
+                writer.abort()
+            return
         try:
+            if not isinstance(writer.storage, McapWriter):  # a closed sqlite3 bag keeps one metadata row
+                writer.storage.cursor.execute("DELETE FROM metadata")
             writer.close()
+            self._count_written(unflushed)
         except Exception as error:  # the episode is over either way: report it
-            self._fail(f"cannot close the bag {path} ({error}); it may be incomplete")
+            self._count_lost(unflushed)
+            self._fail(
+                f"cannot close the bag {path} ({error}); it is incomplete: what was written is kept there "
+                "(convert salvages it). Free disk space, then start a new episode"
+            )
+
+    def _next(self, flush_at: float) -> tuple | None:
+        """The next queued message; () when none came before ``flush_at``; None at the end of the episode."""
+        try:
+            return self._queue.get(timeout=max(0.0, flush_at - time.monotonic()))
+        except Empty:
+            return ()
+
+    def _count_written(self, topics: list[str]) -> None:
+        with self._lock:
+            self._written += len(topics)
+        topics.clear()
+
+    def _count_lost(self, topics: list[str]) -> None:
+        with self._lock:
+            for topic in topics:
+                self._stats[topic].dropped += 1
+
+    def episode_open(self) -> bool:
+        """True from start() to the end of stop() or discard() (recording, saving, or failed mid-episode)."""
+        with self._lock:
+            return self._episode_open()
 
     def _episode_open(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -310,7 +385,7 @@ class EpisodeRecorder:
     def _fail(self, message: str) -> None:
         with self._lock:
             self._state = State.ERROR
-            self._message = message
+            self._message = self._write_error = message
 
     # -- status ----------------------------------------------------------------------------------------------
 
@@ -340,6 +415,50 @@ class EpisodeRecorder:
                 ),
                 message=self._message,
             )
+
+
+def describe(summary: EpisodeSummary) -> str:
+    """'episode 3: 12.0 s, 4000 messages, 0 dropped', with a warning naming the topics that sent nothing."""
+    text = (
+        f"episode {summary.episode_index}: {summary.duration:.1f} s, "
+        f"{summary.message_count} messages, {summary.dropped} dropped"
+    )
+    if summary.silent:
+        text += (
+            f"; WARNING: nothing was recorded from {', '.join(summary.silent)}: check that its publisher "
+            "runs and sends the type the mapping names"
+        )
+    return text
+
+
+def _store_custom_data(writer: Writer, custom_data: dict[str, str]) -> None:
+    """Store the custom data in the storage file now: rosbags only writes it (and metadata.yaml) on close,
+    which a killed recorder never reaches. The closed bag's own copy comes last and supersedes this one."""
+    text = yaml.safe_dump({"custom_data": custom_data})
+    storage_writer = writer.storage
+    if isinstance(storage_writer, McapWriter):
+        record, entries = BytesIO(), BytesIO()
+        write_string(record, "rosbag2")
+        write_string(entries, "serialized_metadata")
+        write_string(entries, text)
+        record.write(len(entries.getvalue()).to_bytes(4, "little"))
+        record.write(entries.getvalue())
+        write_record(storage_writer.bio, MCAP_METADATA, record)
+    else:
+        storage_writer.cursor.execute(
+            "INSERT INTO metadata(metadata_version, metadata) VALUES(?, ?)", (BAG_VERSION, text)
+        )
+
+
+def _flush(writer: Writer) -> None:
+    """Make every message written so far readable from the file after a kill (not a power loss: no fsync)."""
+    storage_writer = writer.storage
+    if isinstance(storage_writer, McapWriter):
+        if storage_writer.chunk.msgs:
+            storage_writer.close_chunk()
+        storage_writer.bio.flush()
+    else:
+        storage_writer.conn.commit()
 
 
 def format_progress(status: Status) -> str:

@@ -15,7 +15,8 @@ def latency_ms(stream) -> np.ndarray:
     return (stream.receive_times - stream.times) / 1e6
 
 
-def report_text(report: EpisodeReport) -> str:
+def report_text(report: EpisodeReport, note: str = "") -> str:
+    """The report's table and problems; ``note``: what was salvaged of a bag that was never closed."""
     a = report.alignment
     duration = report.frames / report.fps
     lines = [
@@ -45,6 +46,8 @@ def report_text(report: EpisodeReport) -> str:
             problems.append(
                 f"{name}: {stream.out_of_order} samples arrived with stamps older than the previous one"
             )
+    if note:
+        problems.insert(0, note)
     lines += ["", "problems:" if problems else "problems: none", *[f"  - {p}" for p in problems]]
     return "\n".join(lines) + "\n"
 
@@ -73,11 +76,12 @@ def report_plot(report: EpisodeReport, path: Path, max_points: int = 2000) -> No
     figure.savefig(path, dpi=80)
 
 
-def write_report(report: EpisodeReport, folder: Path) -> tuple[Path, Path]:
-    """Write `episode_XXXXXX.txt` and `.png` into ``folder``; return their paths."""
+def write_report(report: EpisodeReport, folder: Path, note: str = "") -> tuple[Path, Path]:
+    """Write `episode_XXXXXX.txt` (with ``note``, see report_text) and `.png` into ``folder``; return their
+    paths."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"episode_{report.episode_index:06d}"
     text, image = stem.with_suffix(".txt"), stem.with_suffix(".png")
-    text.write_text(report_text(report))
+    text.write_text(report_text(report, note))
     report_plot(report, image)
     return text, image

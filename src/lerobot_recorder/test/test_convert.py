@@ -5,10 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import Writer
+from rosbags.typesys import Stores, get_typestore
 
 from lerobot_dataset import DatasetReader
 from lerobot_dataset.mapping import DATASET_MAPPING_FILE
 from lerobot_dataset.validate import has_errors, validate_dataset
+from lerobot_recorder.bags import bag_metadata
 from lerobot_recorder.convert import CONVERTED_FILE, REPORTS_DIR, convert_bags
 from lerobot_recorder.convert_cli import main as convert_main
 
@@ -93,25 +97,74 @@ def test_gap_drops_frames_and_is_reported(make_bag, tmp_path):
         assert min(abs(age), abs(age - 8), abs(age - 248)) <= 2, f"front {front} vs wrist {wrist}"
 
 
-def test_truncated_bag_is_skipped_and_the_rest_converted(make_bag, tmp_path, capsys):
+def test_cut_and_unclosed_bags_are_salvaged_and_the_rest_converted(make_bag, tmp_path, capsys):
     good = make_bag(tmp_path / "bags" / "episode_000000")
     broken = make_bag(tmp_path / "bags" / "episode_000001")
     mcap = next(broken.glob("*.mcap"))
-    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])  # a copy cut short
     unclosed = make_bag(tmp_path / "bags" / "episode_000002")
     (unclosed / "metadata.yaml").unlink()  # the recorder died before closing the bag
     also_good = make_bag(tmp_path / "bags" / "episode_000003", storage="sqlite3")
 
     status = convert_main([str(tmp_path / "bags"), "-o", str(tmp_path / "dataset")])
-    assert status == 1  # some bags were skipped
+    assert status == 0  # every bag gave an episode
     err = capsys.readouterr().err
-    assert f"skipped {broken}" in err
-    assert f"skipped {unclosed}" in err and "ros2 bag reindex" in err
+    assert f"salvaged {broken}: salvaged 1.0 s of 2.0 s recorded" in err
+    assert f"salvaged {unclosed}: salvaged 2.0 s of at least 2.0 s recorded" in err
+    assert "no metadata.yaml" in err
     reader = DatasetReader(tmp_path / "dataset")
-    assert reader.num_episodes == 2
+    assert reader.num_episodes == 4
     reader.close()
     assert_valid(tmp_path / "dataset")
     assert good.exists() and also_good.exists()
+
+
+GARBAGE = {  # bag folder → (what to put in it, what the report says)
+    "yaml_list": ({"metadata.yaml": b"- a\n- b\n"}, "is not rosbag2 metadata"),
+    "yaml_binary": ({"metadata.yaml": b"\xff\xfe\x00\x81garbage"}, "is not text (not UTF-8)"),
+    "yaml_broken": ({"metadata.yaml": b"rosbag2_bagfile_information: [a, {b: \n"}, "is not valid YAML"),
+    "empty_mcap": ({"empty_mcap.mcap": b""}, "is empty or shorter than an MCAP header"),
+    "noise_mcap": (
+        {"noise_mcap.mcap": b"\x89MCAP0\r\n" + bytes(range(256)) * 40},
+        "holds no complete message",
+    ),
+    "not_sqlite": ({"not_sqlite.db3": b"hello, not a database\n"}, "not a database"),
+    "no_bag": ({"notes.txt": b"nothing here\n"}, "is not a rosbag2 bag"),
+}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_garbage_bags_are_reported_and_the_rest_converted(make_bag, tmp_path, capsys, workers):
+    bags = tmp_path / "bags"
+    make_bag(bags / "a_good", seconds=1.0)
+    for name, (files, _) in GARBAGE.items():
+        (bags / name).mkdir(parents=True)
+        for file, content in files.items():
+            (bags / name / file).write_bytes(content)
+    make_bag(bags / "z_good", seconds=1.0, storage="sqlite3")
+    short = make_bag(bags / "short_message", seconds=1.0)  # a camera message cut to 6 bytes
+    store = get_typestore(Stores.LATEST)
+    with Writer(bags / "short_message_rewritten", version=8) as writer, AnyReader([short]) as reader:
+        writer.set_custom_data("lerobot.mapping", bag_metadata(short).custom["lerobot.mapping"])
+        out = {
+            c.topic: writer.add_connection(c.topic, c.msgtype, typestore=store) for c in reader.connections
+        }
+        for connection, stamp, raw in reader.messages():
+            writer.write(out[connection.topic], stamp, raw[:6] if "image" in connection.topic else raw)
+    shutil.rmtree(short)
+
+    status = convert_main([str(bags), "-o", str(tmp_path / "dataset"), "--workers", str(workers)])
+    err = capsys.readouterr().err
+    assert status == 1, err  # some bags were skipped
+    assert "Traceback" not in err
+    for name, (_, what) in GARBAGE.items():
+        [line] = [line for line in err.splitlines() if line.startswith(f"skipped {bags / name}: ")]
+        assert what in line, line
+        assert "restore it from a copy" in line or "move it out of the folder of bags" in line, line
+    line = next(line for line in err.splitlines() if "short_message_rewritten: " in line)
+    assert "a message of 6 bytes is too short to hold a header: the bag is corrupt" in line
+    with DatasetReader(tmp_path / "dataset") as reader:
+        assert reader.num_episodes == 2
 
 
 def test_rerun_resumes_and_appends(make_bag, tmp_path):

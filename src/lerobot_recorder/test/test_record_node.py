@@ -1,6 +1,11 @@
-"""The record node over real DDS: fake robot process → recorder → rosbag2 folders that rosbags reads back."""
+"""The record node over real DDS: fake robot process → recorder → rosbag2 folders that rosbags reads back;
+and when things go wrong: killed mid-episode, disk full, an output folder it cannot create, a mapped topic
+that sends nothing (real recorder processes, real bag files)."""
 
 import os
+import signal
+import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -21,7 +26,7 @@ from lerobot_dataset import DatasetReader  # noqa: E402
 from lerobot_msgs.msg import RecorderStatus  # noqa: E402
 from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode  # noqa: E402
 from lerobot_recorder.convert import convert_bags  # noqa: E402
-from lerobot_recorder.ros.record_node import RecordNode  # noqa: E402
+from lerobot_recorder.ros.record_node import PARAMETERS, RecordNode  # noqa: E402
 
 TOPICS = ["/joint_states", "/arm/commands", "/front/image_raw", "/wrist/image_raw"]
 RECORDED = {*TOPICS, "/recorder/status"}  # the mapping's record_also adds the status topic
@@ -243,3 +248,245 @@ def test_close_saves_the_episode_in_progress_and_is_quiet_when_idle(recorder, fa
             counts[connection.topic] += 1
     assert all(counts[topic] > 5 for topic in TOPICS), counts
     assert [p.name for p in Path(started.bag_path).parent.iterdir()] == [Path(started.bag_path).name]
+
+
+# -- faults --------------------------------------------------------------------------------------------------
+
+FLUSH_INTERVAL = PARAMETERS["flush_interval"][0]  # the recorder's default
+
+
+class StatusWatch:
+    """The recorder's ~/status messages, with a wait for the first one that satisfies a predicate."""
+
+    def __init__(self, node) -> None:
+        self.messages: list[RecorderStatus] = []
+        self._changed = threading.Condition()
+        node.create_subscription(RecorderStatus, "/recorder/status", self._add, 10)
+
+    def _add(self, message: RecorderStatus) -> None:
+        with self._changed:
+            self.messages.append(message)
+            self._changed.notify_all()
+
+    def wait(self, predicate, timeout: float = 30.0) -> RecorderStatus:
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: next((m for m in self.messages if predicate(m)), None), timeout
+            )
+        assert found, f"no such status in {timeout} s; last: {self.messages[-1:]}"
+        return found
+
+
+@pytest.fixture
+def client(ros_context):
+    node = rclpy.create_node("recorder_test_client", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield node
+    executor.shutdown()
+    node.destroy_node()
+
+
+# Writes past 8 MiB fail with EFBIG, as with ENOSPC on a full disk (SIGXFSZ ignored: it would kill).
+LIMIT_FILE_SIZE = (
+    "import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 2**20, 8 * 2**20)); "
+)
+
+
+def recorder_process(mapping_file: Path, output: Path, storage: str, prelude: str = "") -> subprocess.Popen:
+    """The real `record` command; ``prelude``: Python run before it in its process."""
+    code = prelude + "import sys, lerobot_recorder.ros.record_node as n; sys.exit(n.main())"
+    command = [
+        sys.executable, "-c", code,
+        "--profile", str(mapping_file), "--output-dir", str(output), "--storage", storage,
+    ]  # fmt: skip
+    return subprocess.Popen(command)
+
+
+def mcap_contents(path: Path) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """(topic → log times of the messages in complete chunks, custom data of the rosbag2 metadata records),
+    read sequentially: the file may end without its summary and footer, or in the middle of a record."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89MCAP0\r\n", f"{path} is not an MCAP file"
+
+    def string(buf: bytes, pos: int) -> tuple[str, int]:
+        (size,) = struct.unpack_from("<I", buf, pos)
+        return buf[pos + 4 : pos + 4 + size].decode(), pos + 4 + size
+
+    def records(buf: bytes, pos: int):
+        while pos + 9 <= len(buf):
+            op, size = struct.unpack_from("<BQ", buf, pos)
+            if pos + 9 + size > len(buf):
+                return  # cut short by the kill
+            yield op, buf[pos + 9 : pos + 9 + size]
+            pos += 9 + size
+
+    topics: dict[int, str] = {}
+    times: dict[str, list[int]] = {}
+    custom: dict[str, str] = {}
+    for op, body in records(data, 8):
+        if op == 0x06:  # chunk, uncompressed
+            compression, pos = string(body, 28)
+            assert not compression
+            for inner_op, inner in records(body[pos + 8 :], 0):
+                if inner_op == 0x04:  # channel
+                    topics[struct.unpack_from("<H", inner)[0]] = string(inner, 4)[0]
+                elif inner_op == 0x05:  # message
+                    channel, _, log_time = struct.unpack_from("<HIQ", inner)
+                    times.setdefault(topics[channel], []).append(log_time)
+        elif op == 0x0C:  # metadata
+            name, pos = string(body, 0)
+            pos += 4
+            entries = {}
+            while pos < len(body):
+                key, pos = string(body, pos)
+                entries[key], pos = string(body, pos)
+            if name == "rosbag2":
+                stored = yaml.safe_load(entries["serialized_metadata"])
+                custom = stored.get("custom_data") or custom
+    return times, custom
+
+
+def sqlite_contents(path: Path) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """The same from a sqlite3 bag: its committed rows (opening the file rolls back what was not)."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT topics.name, messages.timestamp FROM messages "
+            "JOIN topics ON topics.id = messages.topic_id"
+        ).fetchall()
+        metadata = db.execute("SELECT metadata FROM metadata").fetchall()
+    times: dict[str, list[int]] = {}
+    for topic, timestamp in rows:
+        times.setdefault(topic, []).append(timestamp)
+    return times, (yaml.safe_load(metadata[-1][0]).get("custom_data") or {}) if metadata else {}
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_killed_recorder_loses_at_most_its_flush_interval(
+    storage, start_fake_robot, mapping_file, client, tmp_path
+):
+    """SIGKILL mid-episode: every message the recorder had received two flush intervals before the kill is
+    readable from the storage file, with the mapping. Tiny images: MCAP chunks never fill up by size."""
+    start_fake_robot(16, 12)
+    statuses = StatusWatch(client)
+    process = recorder_process(mapping_file, tmp_path / "bags", storage)
+    try:
+        wait_for_publishers(client)
+        started = call(client, StartEpisode, "/recorder/start_episode", StartEpisode.Request(task="kill me"))
+        assert started.success, started.message
+        # two flush intervals later than `before`, the recorder is killed
+        before = statuses.wait(lambda s: s.state == RecorderStatus.RECORDING and s.elapsed >= 3.0)
+        statuses.wait(lambda s: s.elapsed >= before.elapsed + 2 * FLUSH_INTERVAL)
+        process.send_signal(signal.SIGKILL)
+        killed_ns = time.time_ns()  # the recorder stamps with the system clock
+        process.wait()
+    finally:
+        process.kill()
+    bag = Path(started.bag_path)
+    assert not (bag / "metadata.yaml").exists()  # killed: never closed
+    read = mcap_contents if storage == "mcap" else sqlite_contents
+    times, custom = read(bag / f"{bag.name}.{'mcap' if storage == 'mcap' else 'db3'}")
+    assert custom["lerobot.task"] == "kill me" and "fake_robot" in custom["lerobot.mapping"]
+    for topic in before.topics:
+        readable = len(times.get(topic.topic, []))
+        assert readable >= topic.received, f"{topic.topic}: {readable} of {topic.received} messages readable"
+    first, last = min(map(min, times.values())), max(map(max, times.values()))
+    print(f"{storage}: {(last - first) / 1e9:.2f} s readable, the last {(killed_ns - last) / 1e9:.2f} s lost")
+
+
+def test_a_full_disk_is_reported_and_the_partial_bag_kept(fake_robot, mapping_file, client, tmp_path):
+    statuses = StatusWatch(client)
+    process = recorder_process(mapping_file, tmp_path / "bags", "mcap", prelude=LIMIT_FILE_SIZE)
+    try:
+        wait_for_publishers(client)
+        started = call(client, StartEpisode, "/recorder/start_episode")
+        assert started.success, started.message
+        failed = statuses.wait(lambda s: s.state == RecorderStatus.ERROR)
+        assert "cannot write the bag" in failed.message and started.bag_path in failed.message
+        stopped = call(client, StopEpisode, "/recorder/stop_episode")
+        assert not stopped.success
+        assert "File too large" in stopped.message and started.bag_path in stopped.message, stopped.message
+        assert stopped.bag_path == started.bag_path
+        assert statuses.messages[-1].state == RecorderStatus.ERROR  # until the next start
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0  # the node kept running and shuts down cleanly
+    finally:
+        process.kill()
+    bag = Path(started.bag_path)
+    times, custom = mcap_contents(bag / f"{bag.name}.mcap")
+    assert "fake_robot" in custom["lerobot.mapping"]
+    # what it counts as saved (the flushed messages) is readable, and the complete chunks before the cut
+    assert sum(map(len, times.values())) >= max(stopped.message_count, 1)
+
+
+@pytest.fixture
+def make_recorder(ros_context, client, tmp_path):
+    """make_recorder(output_dir, mapping_file) → a RecordNode spinning in this process."""
+    executors = []
+
+    def make(output_dir: Path, mapping: Path) -> RecordNode:
+        node = RecordNode(
+            context=ros_context,
+            parameter_overrides=[
+                Parameter("profile", value=str(mapping)),
+                Parameter("output_dir", value=str(output_dir)),
+            ],
+        )
+        executor = SingleThreadedExecutor(context=ros_context)
+        executor.add_node(node)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        executors.append((executor, node))
+        return node
+
+    yield make
+    for executor, node in executors:
+        executor.shutdown()
+        node.destroy_node()
+
+
+@pytest.mark.parametrize("where", ["a file", "inside a file"])
+def test_an_output_folder_that_cannot_be_created_fails_the_start_call(
+    where, make_recorder, client, mapping_file, fake_robot, tmp_path
+):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    output = blocker if where == "a file" else blocker / "bags"
+    node = make_recorder(output, mapping_file)
+    wait_for_publishers(node)
+    for _ in range(2):  # the node keeps answering
+        started = call(client, StartEpisode, "/recorder/start_episode")
+        assert not started.success
+        assert str(output) in started.message and "output_dir" in started.message, started.message
+    assert node.recorder.status().state == RecorderStatus.IDLE
+
+
+def test_topics_that_sent_nothing_are_warned_about_at_stop(make_recorder, client, mapping_file, fake_robot):
+    """A camera without a publisher and commands mapped with the wrong type: the episode is saved, with a
+    warning in the StopEpisode answer, the log and the status."""
+    mapping = yaml.safe_load(mapping_file.read_text())
+    mapping["features"]["observation.images.side"] = {
+        "topic": "/side/image_raw",
+        "type": "sensor_msgs/msg/Image",
+    }
+    mapping["features"]["action"]["type"] = "sensor_msgs/msg/JointState"  # published as Float64MultiArray
+    mapping_file.write_text(yaml.safe_dump(mapping))
+    statuses = StatusWatch(client)
+    node = make_recorder(mapping_file.parent / "bags", mapping_file)
+    warnings: list[str] = []
+    logger = node.get_logger()
+    logger.warning = warnings.append  # the real logger, spied on
+    wait_for_publishers(node)
+    assert call(client, StartEpisode, "/recorder/start_episode").success
+    statuses.wait(lambda s: s.state == RecorderStatus.RECORDING and s.elapsed >= 1.0)
+    stopped = call(client, StopEpisode, "/recorder/stop_episode")
+    assert stopped.success, stopped.message
+    for text in (stopped.message, *warnings):
+        assert "WARNING" in text and "/side/image_raw has no publisher" in text, text
+        assert "/arm/commands is published as std_msgs/msg/Float64MultiArray" in text, text
+    assert warnings
+    saved = statuses.wait(lambda s: s.state == RecorderStatus.IDLE and s.episodes_saved == 1)
+    assert "WARNING" in saved.message and "/arm/commands, /side/image_raw" in saved.message, saved.message
+    assert not any(topic in saved.message for topic in TOPICS if topic != "/arm/commands")

@@ -129,9 +129,14 @@ def read_config_json(directory: str | Path) -> dict[str, Any]:
     """The raw config.json of a ``pretrained_model`` directory (it has a ``type``)."""
     path = Path(directory) / CONFIG_NAME
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
         raise CheckpointError(f"cannot read {path}: {err}") from err
+    except ValueError as err:  # not UTF-8 or not JSON
+        raise CheckpointError(
+            f"{path} is not a JSON text file ({err}); the checkpoint is damaged: use another one or save it "
+            "again"
+        ) from err
     if not isinstance(data, dict) or "type" not in data:
         raise CheckpointError(f"{path} has no 'type' key: it is not a policy config.json")
     return data
@@ -231,9 +236,33 @@ def load_pretrained(
     policy = _build_for_weights(config)
     load_weights(policy, directory / WEIGHTS_NAME)
     policy.to(config.device).eval()
-    preprocessor = PolicyProcessor.load(directory, PREPROCESSOR_NAME).to(config.device)
-    postprocessor = PolicyProcessor.load(directory, POSTPROCESSOR_NAME)
+    preprocessor = load_processor(directory, PREPROCESSOR_NAME).to(config.device)
+    postprocessor = load_processor(directory, POSTPROCESSOR_NAME)
     return policy, preprocessor, postprocessor
+
+
+def load_processor(directory: Path, name: str) -> PolicyProcessor:
+    """The processor ``name`` of a ``pretrained_model`` directory; its state files (normalization statistics)
+    are read as safetensors only, so a pickle or any other format under their names is refused, never run."""
+    try:
+        return PolicyProcessor.load(directory, name)
+    except SafetensorError as err:
+        unreadable = [
+            path.name for path in sorted(directory.glob(f"{name}_*.safetensors")) if not _is_safetensors(path)
+        ]
+        files = ", ".join(unreadable) or f"a state file {name}.json lists"
+        raise CheckpointError(
+            f"{directory}: {files} is not a safetensors file ({err}); it was not loaded. Use the processor "
+            "files save_pretrained wrote with this checkpoint"
+        ) from err
+
+
+def _is_safetensors(path: Path) -> bool:
+    try:
+        with safe_open(str(path), framework="pt"):
+            return True
+    except (OSError, SafetensorError):
+        return False
 
 
 def _build_for_weights(config: PolicyConfig) -> Policy:

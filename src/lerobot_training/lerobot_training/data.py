@@ -101,6 +101,15 @@ class SeededAugmentedDataset(torch.utils.data.Dataset):
         return item
 
 
+def error_message(err: Exception) -> str:
+    """The message of ``err``; for an error a DataLoader worker raised, without the worker's traceback that
+    torch puts in front of it (the user gets the reason, e.g. which file is damaged, not the code path)."""
+    text = str(err)
+    if "Original Traceback" not in text:
+        return text
+    return text.rsplit(f"{type(err).__name__}: ", 1)[-1].strip()
+
+
 @dataclass
 class LoaderSettings:
     batch_size: int

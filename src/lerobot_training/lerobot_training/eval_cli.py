@@ -15,9 +15,12 @@ from pathlib import Path
 
 from lerobot_dataset import DatasetError, DatasetReader
 from lerobot_training.checkpoint import CheckpointError, resolve_pretrained_dir
+from lerobot_training.data import error_message
 from lerobot_training.evaluate import EvaluationError, choose_episodes, evaluate
 from lerobot_training.features import FeatureError
+from lerobot_training.normalization import StatsError
 from lerobot_training.policies.base import ConfigError
+from lerobot_training.processor import ProcessorError
 from lerobot_training.train_cli import user_args
 
 PROG = "lerobot-ros-eval"
@@ -68,8 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.num_workers,
             args.seed,
         )
-    except (EvaluationError, CheckpointError, ConfigError, FeatureError, DatasetError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+    except (
+        EvaluationError,
+        CheckpointError,
+        ConfigError,
+        FeatureError,
+        DatasetError,
+        ProcessorError,
+        StatsError,
+    ) as err:
+        print(f"{PROG}: error: {error_message(err)}", file=sys.stderr)
         return 2
     print(f"{result.checkpoint}: action error over {result.horizon} executed steps per frame (dataset units)")
     print(result.table())

@@ -18,7 +18,12 @@ from lerobot_dataset import DatasetReader
 from lerobot_dataset.torch_dataset import LeRobotTorchDataset
 from lerobot_training.checkpoint import load_pretrained
 from lerobot_training.data import delta_timestamps_for
-from lerobot_training.features import ACTION, ACTION_IS_PAD
+from lerobot_training.features import (
+    ACTION,
+    ACTION_IS_PAD,
+    check_features_in_dataset,
+    dataset_to_policy_features,
+)
 
 METRICS_NAME = "eval_metrics.json"
 PLOT_NAME = "eval_actions_episode_{episode}.png"
@@ -94,6 +99,9 @@ def evaluate(
     horizon = config.n_action_steps
     with DatasetReader(dataset_root) as reader:
         features, fps = list(reader.features), reader.fps
+        available = dataset_to_policy_features(reader.features)
+    check_features_in_dataset(config.input_features, available, "input")
+    check_features_in_dataset(config.output_features, available, "output")
     deltas = delta_timestamps_for(config, features, fps) or {}
     deltas[ACTION] = [i / fps for i in range(horizon)]  # what the robot would execute from this frame
     inputs = list(config.input_features)

@@ -144,6 +144,17 @@ class _NormalizationStep:
                 f"{self.registry_name}: dataset statistics lack {missing}. Recompute the dataset's "
                 "meta/stats.json, or map these feature types to IDENTITY in normalization_mapping."
             )
+        non_finite = [
+            f"{name}.{stat}"
+            for name in self.features
+            for stat, value in self._per_feature.get(name, {}).items()
+            if not torch.isfinite(value).all()
+        ]
+        if non_finite:  # they would turn every normalized value, and then every weight, into NaN
+            raise StatsError(
+                f"{self.registry_name}: statistics {non_finite} hold NaN or infinite values. Recompute the "
+                "dataset's meta/stats.json (`lerobot-ros-dataset validate` checks it)."
+            )
 
     def get_config(self) -> dict[str, Any]:
         return {

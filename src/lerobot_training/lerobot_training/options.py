@@ -54,9 +54,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """A JSON or YAML file holding a (nested) dict of options."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise OptionError(f"cannot read config file {path}: {err}") from err
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise OptionError(f"cannot read config file {path} as UTF-8 text: {err}") from err
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:

@@ -9,6 +9,7 @@ own last checkpoint (``--resume``).
 from __future__ import annotations
 
 import logging
+import math
 import random
 import shutil
 import time
@@ -127,9 +128,22 @@ def open_dataset(root: str | None) -> DatasetReader:
     return DatasetReader(path)
 
 
+def training_episodes(chosen: list[int] | None, reader: DatasetReader) -> list[int]:
+    """The episodes ``--dataset.episodes`` names (all by default), each checked to exist."""
+    episodes = list(range(reader.num_episodes) if chosen is None else chosen)
+    unknown = [e for e in episodes if not 0 <= e < reader.num_episodes]
+    if unknown:
+        raise TrainingError(
+            f"--dataset.episodes names {unknown}, which the dataset lacks (0..{reader.num_episodes - 1})"
+        )
+    return episodes
+
+
 def check_output_dir(output_dir: Path, resume: bool) -> Path | None:
     """The checkpoint to resume from (None for a fresh run); refuse to overwrite a previous run."""
     last = output_dir / CHECKPOINTS_DIR / LAST_CHECKPOINT_LINK
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TrainingError(f"--output_dir {output_dir} is a file; choose a folder for the run's outputs")
     if resume:
         if not last.is_dir():
             raise TrainingError(f"--resume=true but {last} does not exist: nothing to resume in {output_dir}")
@@ -154,12 +168,16 @@ def train(config: TrainConfig) -> TrainResult:
     """Train (or resume) the run ``config`` describes; returns where it ended."""
     output_dir = output_dir_for(config)
     reader = open_dataset(config.dataset.root)
+    episodes = training_episodes(config.dataset.episodes, reader)
+    reader.check_finite(episodes)  # one NaN in a batch makes every weight NaN
     policy_config, pretrained_dir = config.resolve_policy()
     resume_from = check_output_dir(output_dir, config.resume)
     context = init_distributed(torch.device(policy_config.device).type)
     barrier(context)  # every rank checks the output directory before rank 0 writes to it
     try:
-        return _train(config, policy_config, pretrained_dir, reader, output_dir, resume_from, context)
+        return _train(
+            config, policy_config, pretrained_dir, reader, episodes, output_dir, resume_from, context
+        )
     finally:
         close_distributed(context)
 
@@ -169,6 +187,7 @@ def _train(
     policy_config: PolicyConfig,
     pretrained_dir: Path | None,
     reader: DatasetReader,
+    episodes: list[int],
     output_dir: Path,
     resume_from: Path | None,
     context: DistributedContext,
@@ -221,16 +240,10 @@ def _train(
     if context.enabled:
         model = DistributedDataParallel(policy, device_ids=[device.index] if device.type == "cuda" else None)
 
-    episodes = config.dataset.episodes if config.dataset.episodes is not None else range(reader.num_episodes)
-    unknown = [e for e in episodes if not 0 <= e < reader.num_episodes]
-    if unknown:
-        raise TrainingError(
-            f"--dataset.episodes names {unknown}, which the dataset lacks (0..{reader.num_episodes - 1})"
-        )
     dataset = LeRobotTorchDataset(
         reader.root,
         delta_timestamps=delta_timestamps_for(policy_config, list(reader.features), reader.fps),
-        episodes=list(episodes),
+        episodes=episodes,
         cameras=list(policy_config.image_features),  # the dataset's other cameras are never decoded
     )
     augmentation = (
@@ -245,9 +258,7 @@ def _train(
         run.step,
         pin_memory=device.type == "cuda",
     )
-    loader = make_train_loader(
-        dataset, list(episodes), policy_config.drop_n_last_frames, augmentation, settings
-    )
+    loader = make_train_loader(dataset, episodes, policy_config.drop_n_last_frames, augmentation, settings)
     log = TrainLogger(output_dir, config.steps, run.step, context.is_main)
     log.write("\n".join([_summary(run, dataset, device, context, use_amp), *notes]))
     try:
@@ -287,6 +298,15 @@ def _loop(
             grad_clip_norm_for(config, run.policy.config),
             run.precision,
         )
+        if not math.isfinite(loss) or (run.precision.scaler is None and not math.isfinite(grad_norm)):
+            # The update is done: the weights may already be NaN, so nothing more may be saved.
+            last = f"the last one is {checkpoint}" if checkpoint else "this run saved none before it"
+            raise TrainingError(
+                f"training diverged at step {step}: the loss is {loss} and the gradient norm {grad_norm}. No "
+                f"checkpoint with these non-finite weights was written ({last}). Lower the learning rate "
+                "(--policy.optimizer_lr), clip gradients (--grad_clip_norm) or check the dataset with "
+                "`lerobot-ros-dataset validate`"
+            )
         run.step = step
         losses.append(loss)
         grad_norms.append(grad_norm)

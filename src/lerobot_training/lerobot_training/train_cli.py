@@ -23,6 +23,7 @@ from lerobot_training.checkpoint import (
     TRAIN_CONFIG_NAME,
     CheckpointError,
 )
+from lerobot_training.data import error_message
 from lerobot_training.features import FeatureError
 from lerobot_training.normalization import StatsError
 from lerobot_training.options import OptionError, coerce, load_config_file, merge, nest, parse_dotted_args
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = train(resolve_config(args))
     except INPUT_ERRORS as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {error_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; continue with --resume=true from the last checkpoint", file=sys.stderr)

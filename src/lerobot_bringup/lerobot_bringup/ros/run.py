@@ -73,14 +73,16 @@ def node_options(spec: NodeSpec, context: Context | None = None) -> dict:
 
 def create_nodes(specs: Sequence[NodeSpec], context: Context | None = None) -> list[Node]:
     """Instantiate our nodes of ``specs`` (external ones are skipped: see :func:`python_specs`) in an
-    initialised rclpy ``context`` (default: the global one). If one fails, those created are destroyed."""
+    initialised rclpy ``context`` (default: the global one). If one fails, those created are stopped and
+    destroyed (:func:`stop_nodes`): a camera's capture thread, an arm's port and torque are released."""
+    ours = python_specs(specs)
     nodes: list[Node] = []
     try:
-        for spec in python_specs(specs):
+        for spec in ours:
             nodes.append(node_class(spec)(**node_options(spec, context)))
     except BaseException:
-        for node in reversed(nodes):
-            node.destroy_node()
+        # Hardware nodes start in their constructor (capture threads, open ports): destroying is not enough.
+        stop_nodes(ours[: len(nodes)], nodes)
         raise
     return nodes
 

@@ -51,6 +51,8 @@ class ServoBusEmulator:
         self._dir = Path(tempfile.mkdtemp(prefix="servo-emulator-")) if link_dir is None else Path(link_dir)
         self._link = self._dir / f"tty{protocol.upper()}"
         self._lock = threading.Lock()
+        self._requests = 0  # packets from the host the servos handled
+        self._request_seen = threading.Condition()
         self._master: int | None = None
         self._slave: int | None = None
         self._wake: tuple[int, int] | None = None
@@ -108,6 +110,13 @@ class ServoBusEmulator:
             raise KeyError(f"no emulated servo with id {motor_id}")
         return found
 
+    def wait_for_requests(self, count: int, timeout: float) -> bool:
+        """Wait until the host has sent `count` more packets; False after `timeout` seconds without. Two
+        packets after a change to the servos (say `move_by_hand`) mean one was read wholly after it."""
+        with self._request_seen:
+            target = self._requests + count
+            return self._request_seen.wait_for(lambda: self._requests >= target, timeout)
+
     # ------------------------------------------------------------------------------------------- serving
     def _serve(self) -> None:
         master, wake = self._master, self._wake[0]
@@ -130,6 +139,9 @@ class ServoBusEmulator:
                     reply = self.protocol.handle(packet, ServoLookup(self.servos))
                 if reply:
                     self._send(master, reply, received_at, len(packet.params) + 10)
+                with self._request_seen:
+                    self._requests += 1
+                    self._request_seen.notify_all()
 
     def _send(self, master: int, reply: bytes, received_at: float, request_bytes: int) -> None:
         if self.wire_baudrate:

@@ -5,6 +5,11 @@ ptys, some container runtimes) refuse non-standard speeds such as 1 Mbaud. When 
 speed on a *pseudo-terminal*, the port is opened at a standard speed instead, while the SDK keeps the nominal
 rate for its packet timeouts, so every timing the SDK derives is the one real hardware would see. Real serial
 devices never take this path: there a refused speed is an error.
+
+A pseudo-terminal's peer is a program, not a UART: its answer waits for the OS scheduler, which on a loaded
+machine (a 2-core CI runner, a laptop training a policy) can take longer than the USB latency the SDKs' packet
+timeouts allow for (twice a 16 ms latency timer). Ptys get `PTY_SCHEDULING_ALLOWANCE_MS` more per packet; a
+motor that never answers is still reported, only later. Real serial devices keep the SDKs' timeouts.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import serial
 from lerobot_drivers.motors.errors import PortNotFoundError, PortOpenError
 
 PTY_FALLBACK_BAUDRATE = 38_400  # a speed every tty driver accepts
+PTY_SCHEDULING_ALLOWANCE_MS = 250.0  # added to every packet timeout on a pseudo-terminal
 _LINUX_PTY_SLAVE_MAJORS = range(136, 144)  # Unix98 pseudo-terminal slaves (/dev/pts/N)
 
 
@@ -44,6 +50,8 @@ def open_port(port_handler, baudrate: int) -> bool:
             f"no serial port at {port}: is the arm's USB cable plugged in? "
             "`lerobot-ros-discover` lists the serial ports of this machine"
         )
+    if is_pseudo_terminal(port):
+        _allow_scheduling_latency(port_handler, PTY_SCHEDULING_ALLOWANCE_MS)
     try:
         opened = port_handler.setBaudRate(baudrate)
     except (OSError, ValueError) as err:  # serial.SerialException is an OSError
@@ -84,3 +92,15 @@ def _open_pty_at_nominal_rate(port_handler, baudrate: int) -> None:
     port_handler.baudrate = baudrate
     # Both SDKs' setupPort derive their packet timeouts from this (milliseconds per 10-bit byte).
     port_handler.tx_time_per_byte = (1000.0 / baudrate) * 10.0
+
+
+def _allow_scheduling_latency(port_handler, allowance_ms: float) -> None:
+    """Make every packet timeout the SDK sets on `port_handler` `allowance_ms` longer."""
+    set_timeout, set_timeout_ms = port_handler.setPacketTimeout, port_handler.setPacketTimeoutMillis
+
+    def set_packet_timeout(packet_length: int) -> None:
+        set_timeout(packet_length)
+        port_handler.packet_timeout += allowance_ms
+
+    port_handler.setPacketTimeout = set_packet_timeout
+    port_handler.setPacketTimeoutMillis = lambda msec: set_timeout_ms(msec + allowance_ms)

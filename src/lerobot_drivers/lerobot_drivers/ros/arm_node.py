@@ -3,7 +3,8 @@
 Publishes `joint_states` (radians, stamped when the bus read was issued) at `rate_hz`; takes position commands
 on `arm/commands` (Float64MultiArray in joint order, like forward_command_controller) and
 `arm/joint_commands` (JointState by name, like topic_based_ros2_control, so a ros2_control stack can use this
-node as its hardware); service `~/set_torque` (std_srvs/SetBool); `/diagnostics` once per
+node as its hardware); a command with a NaN or infinite value is refused whole (a throttled warning, and
+`rejected_commands` in the diagnostics); service `~/set_torque` (std_srvs/SetBool); `/diagnostics` once per
 `diagnostics_period_s`. A leader arm (torque off) publishes its joints as the teleoperation action source:
 remap the follower's `arm/joint_commands` to the leader's `joint_states`. After a USB unplug it keeps running
 and reconnects; on shutdown it leaves the arm as `on_shutdown` says (hold or torque_off).
@@ -30,6 +31,7 @@ from lerobot_common.ros.parameters import declare_parameters
 from lerobot_common.ros.qos import COMMAND_QOS, STATE_QOS
 from lerobot_common.ros.run import run_node
 from lerobot_drivers.arm import SHUTDOWN_MODES, Arm, ArmConfig, ArmLoop
+from lerobot_drivers.commands import RejectedCommandError, check_finite
 from lerobot_drivers.motors.errors import MotorBusError
 from lerobot_drivers.ros.conversions import joint_state_msg, stamp_from_ns
 
@@ -80,6 +82,9 @@ class ArmNode(Node):
         self._pending_lock = threading.Lock()
         self._last_message = ""
         self._cycles_at_last_diagnostics = 0
+        self._rejected = 0  # commands refused since start-up
+        self._rejected_at_last_diagnostics = 0
+        self._last_rejection = ""
 
         self._joint_pub = self.create_publisher(JointState, "joint_states", STATE_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", STATE_QOS)
@@ -98,9 +103,11 @@ class ArmNode(Node):
     # ------------------------------------------------------------------------------------------- callbacks
     def _on_commands(self, msg: Float64MultiArray) -> None:
         try:
-            self._queue(joint_positions_in_order(msg, self.arm.joint_names))
+            command = joint_positions_in_order(msg, self.arm.joint_names)
         except ValueError as err:
             self.get_logger().error(f"arm/commands ignored: {err}", throttle_duration_sec=5.0)
+            return
+        self._queue(command, "arm/commands")
 
     def _on_joint_commands(self, msg: JointState) -> None:
         try:
@@ -113,11 +120,20 @@ class ArmNode(Node):
             self.get_logger().warning(
                 f"arm/joint_commands: no joints named {unknown}", throttle_duration_sec=5.0
             )
-        self._queue({name: value for name, value in command.items() if name in self.arm.units})
+        self._queue(
+            {name: value for name, value in command.items() if name in self.arm.units}, "arm/joint_commands"
+        )
 
-    def _queue(self, command: dict[str, float]) -> None:
+    def _queue(self, command: dict[str, float], topic: str) -> None:
         if self.arm.is_leader:
             self.get_logger().warning("a leader arm ignores commands", throttle_duration_sec=10.0)
+            return
+        try:
+            check_finite(command)
+        except RejectedCommandError as err:
+            self._rejected += 1
+            self._last_rejection = f"{topic}: {err}"
+            self.get_logger().warning(self._last_rejection, throttle_duration_sec=5.0)
             return
         with self._pending_lock:  # partial commands between two cycles all apply; later values win
             self._pending.update(command)
@@ -151,8 +167,14 @@ class ArmNode(Node):
         health = self.loop.health()
         cycles = status.cycles - self._cycles_at_last_diagnostics
         self._cycles_at_last_diagnostics = status.cycles
+        rejected = self._rejected - self._rejected_at_last_diagnostics
+        self._rejected_at_last_diagnostics = self._rejected
+        message = status.message
         if not status.connected:
             level = DiagnosticStatus.ERROR
+        elif rejected:
+            level = DiagnosticStatus.WARN
+            message = f"commands refused since the last report: {rejected}; last: {self._last_rejection}"
         elif status.failing_motors or any(h.errors for h in health.values()):
             level = DiagnosticStatus.WARN
         else:
@@ -165,6 +187,7 @@ class ArmNode(Node):
             "failed_cycles": str(status.failed_cycles),
             "disconnects": str(status.disconnects),
             "reconnects": str(status.reconnects),
+            "rejected_commands": str(self._rejected),
         }
         for motor, h in health.items():
             values[f"{motor} voltage_v"] = f"{h.voltage_v:.1f}"
@@ -178,7 +201,7 @@ class ArmNode(Node):
                     DiagnosticStatus(
                         level=level,
                         name=f"{self.get_fully_qualified_name()}: {self.arm.description.name}",
-                        message=status.message,
+                        message=message,
                         hardware_id=self.arm.bus.port,
                         values=[KeyValue(key=k, value=v) for k, v in values.items()],
                     )

@@ -6,7 +6,8 @@ grasp yaw, as one Float64MultiArray on `~/object_state`, ordered as sim.scene.OB
 policies given the scene's state) and
 the task's success (`~/success`, latched); takes position commands on `arm/commands` (Float64MultiArray in
 joint order, like a forward command controller) and
-`arm/joint_commands` (JointState by name, like topic_based_ros2_control); services `~/reset` (arm home, next
+`arm/joint_commands` (JointState by name, like topic_based_ros2_control), and refuses a command with a NaN or
+infinite value whole (with a throttled warning); services `~/reset` (arm home, next
 seeded layout) and `~/randomize_cube` (next seeded layout, arm stays). With `publish_clock` the node stamps
 with simulated time and publishes `/clock`, so other nodes can run with `use_sim_time` at any speed.
 
@@ -16,6 +17,7 @@ executor and reach the simulation under a lock.
 
 import argparse
 import math
+import signal
 import sys
 import threading
 import time
@@ -26,6 +28,7 @@ from geometry_msgs.msg import Pose, PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import uninstall_signal_handlers
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, Header
@@ -45,6 +48,7 @@ from lerobot_drivers.sim.render import CameraRenderer, RenderBackendError
 from lerobot_drivers.sim.scene import TASKS, Layout, SimArm, SimConfig
 
 START_TIMEOUT = 60.0  # seconds for the simulation thread to load the scene and open its renderer
+SIGNAL_CHECK_PERIOD = 0.1  # seconds between two looks at a pending Ctrl-C while spinning
 
 PARAMETERS = {
     "scene": ("", "MJCF scene file; empty: config/sim/so101_cube.xml"),
@@ -285,10 +289,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _start_and_spin(node: SimNode, options: argparse.Namespace) -> None:
+    # rclpy's Ctrl-C handler shuts the context down from a thread of its own while the simulation thread may
+    # be publishing ("publisher's context is invalid"). Ctrl-C (and SIGTERM) raise KeyboardInterrupt here
+    # instead, so that run_node stops and joins the simulation thread (close) before it shuts ROS down.
+    uninstall_signal_handlers()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     node.start()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    executor.spin()
+    while True:
+        executor.spin_once(timeout_sec=SIGNAL_CHECK_PERIOD)  # returns now and then: Python sees the signal
 
 
 if __name__ == "__main__":

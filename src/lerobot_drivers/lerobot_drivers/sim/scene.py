@@ -9,6 +9,7 @@ import mujoco
 import numpy as np
 
 from lerobot_common.config_files import find_config
+from lerobot_drivers.commands import check_finite
 
 JOINT_NAMES = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 DEFAULT_SCENE = "sim/so101_cube.xml"
@@ -163,21 +164,23 @@ class SimArm:
         return self.data.ctrl[self._act].copy()
 
     def set_command(self, positions: Sequence[float]) -> None:
-        """Position setpoints in joint order; non-finite values keep that joint's previous setpoint."""
+        """Position setpoints in joint order; a non-finite value refuses the whole command (ValueError)."""
         values = np.asarray(positions, dtype=float)
         if values.shape != (len(JOINT_NAMES),):
             raise ValueError(
                 f"expected {len(JOINT_NAMES)} positions in the order {', '.join(JOINT_NAMES)}, "
                 f"got shape {values.shape}"
             )
-        finite = np.isfinite(values)
-        self.data.ctrl[self._act[finite]] = self._clip(values)[finite]
+        check_finite(dict(zip(JOINT_NAMES, values.tolist(), strict=True)))
+        self.data.ctrl[self._act] = self._clip(values)
 
     def set_command_by_name(self, names: Sequence[str], positions: Sequence[float]) -> list[str]:
-        """Setpoints for the named joints only; returns the names this arm does not have (ignored)."""
+        """Setpoints for the named joints only (the others keep theirs); returns the names this arm does not
+        have (ignored). A non-finite value refuses the whole command (ValueError)."""
         if len(names) != len(positions):
             raise ValueError(f"{len(names)} joint names but {len(positions)} positions")
-        command = np.full(len(JOINT_NAMES), np.nan)
+        check_finite(dict(zip(names, (float(p) for p in positions), strict=True)))
+        command = self.command
         unknown = []
         for name, value in zip(names, positions, strict=True):
             if name in self._index:

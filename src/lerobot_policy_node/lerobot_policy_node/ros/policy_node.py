@@ -3,12 +3,17 @@
 configure: load the checkpoint, check the mapping against its input features, subscribe to the inputs.
 activate: start the control loop (one command per tick at the mapping's fps; inference in the background).
 deactivate: hold the last safe command. Services ~/start, ~/stop (hold while active), ~/reset.
+
+Commands start from the robot's measured position (a finite observation.state): none is sent before one has
+arrived, after activation, ~/start and ~/reset alike. A camera whose images differ in size from the trained
+ones is resized when the aspect ratio is the same and refused otherwise (images.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import threading
+import dataclasses
+import os
 import time
 from collections import deque
 
@@ -29,15 +34,48 @@ from lerobot_common.ros.qos import STATE_QOS
 from lerobot_common.ros.run import run_node
 from lerobot_dataset.mapping import load_mapping
 from lerobot_dataset.units import mapping_units
-from lerobot_msgs.msg import ActionChunk, PolicyStatus
+from lerobot_msgs.msg import ActionChunk, PolicyStatus, TopicStatistics
 from lerobot_policy_node.chunks import AGGREGATES, STRATEGY_CHOICES, make_merger, resolve_strategy
-from lerobot_policy_node.observation import ObservationBuffer, check_mapping
+from lerobot_policy_node.images import ImageSizeError, must_resize
+from lerobot_policy_node.observation import ObservationBuffer, StaleObservation, check_mapping
 from lerobot_policy_node.outputs import OUTPUTS, ControllerOutput
+from lerobot_policy_node.remote.client import (
+    API_KEY_ENV,
+    IMAGE_ENCODINGS,
+    RemotePolicy,
+    load_description,
+    parse_key_map,
+)
+from lerobot_policy_node.remote.process import InferenceProcess
 from lerobot_policy_node.runner import Chunk, PolicyRunner, TickResult
 from lerobot_policy_node.safety import SafetyFilter, SafetyLimits
 
+INFERENCE_CHOICES = ("local", "process", "remote")
 PARAMETERS = {
-    "checkpoint": ("", "pretrained_model folder or Hub repo id of the policy"),
+    "checkpoint": ("", "pretrained_model folder or Hub repo id of the policy (inference: local)"),
+    "inference": (
+        "local",
+        f"where the policy runs: one of {list(INFERENCE_CHOICES)}; local: a thread of this process; process: "
+        "a process of its own beside this one (the control loop never waits for the model's Python); "
+        "remote: a policy server at 'server' (lerobot-ros-serve, or openpi's with key_map and "
+        "remote_description)",
+    ),
+    "server": ("", "ws://host:port of the policy server (inference: remote)"),
+    "api_key": ("", f"API key the policy server asks for; empty: ${API_KEY_ENV}, if set"),
+    "image_encoding": (
+        "raw",
+        f"how camera images travel to the policy server: one of {list(IMAGE_ENCODINGS)}",
+    ),
+    "key_map": (
+        Parameter.Type.STRING_ARRAY,
+        "feature=key pairs for a server that names its inputs its own way (openpi), e.g. "
+        "observation.images.front=observation/image, task=prompt; empty: the feature names",
+    ),
+    "remote_description": (
+        "",
+        "YAML file for a server that does not describe itself (openpi): input_features, action_dim, "
+        "action_horizon as lerobot-ros-serve's metadata gives them",
+    ),
     "mapping": (
         "",
         "mapping name in config/mappings/ or YAML path; empty: the one the checkpoint was trained with",
@@ -67,6 +105,12 @@ PARAMETERS = {
     "max_step": (0.2, "largest change of a joint command from one tick to the next, radians; <= 0: none"),
     "task": ("", "task text for language-conditioned policies; empty: the mapping's"),
 }
+HOLD_LOG_PERIOD_S = 2.0  # a hold whose reason keeps changing (a stale stream's age) is logged this often
+ACTIVATION_WAIT_S = 30.0  # --autostart: how long to wait for every input before giving up
+
+
+class AutostartError(RuntimeError):
+    """--autostart could not bring the node up: the process exits with this reason."""
 
 
 class PolicyNode(LifecycleNode):
@@ -74,6 +118,9 @@ class PolicyNode(LifecycleNode):
         super().__init__("policy", **kwargs)
         p = declare_parameters(self, PARAMETERS)
         self.p_checkpoint, self.p_mapping, self.p_device = p["checkpoint"], p["mapping"], p["device"]
+        self.p_inference, self.p_server, self.p_api_key = p["inference"], p["server"], p["api_key"]
+        self.p_image_encoding, self.p_key_map = p["image_encoding"], list(p["key_map"] or [])
+        self.p_remote_description = p["remote_description"]
         self.p_threads, self.p_staleness = p["inference_threads"], p["staleness"]
         self.p_strategy, self.p_aggregate = p["strategy"], p["aggregate"]
         self.p_request_fraction = p["request_fraction"]
@@ -83,6 +130,7 @@ class PolicyNode(LifecycleNode):
         self.p_max_step = p["max_step"]
         self.task = p["task"]
         self.policy = None
+        self.inference_process: InferenceProcess | None = None
         self.runner: PolicyRunner | None = None
         self.output: ControllerOutput | None = None
         self.command_pub = None
@@ -90,6 +138,9 @@ class PolicyNode(LifecycleNode):
         self.t0 = 0.0  # time of activation: tick numbers count from it
         self.running = False
         self.holding_reason = "not active"
+        self.hold_logged_at = float("-inf")
+        self.image_sizes: dict[str, tuple[tuple[int, int], str]] = {}  # camera → (last size, why refused)
+        self.input_topics: dict[str, str] = {}  # feature → fully qualified topic
         self.chunks = 0
         self.acting = False  # an action was sent since activation
         self.held_while_acting = 0  # ticks held after the first action: gaps between chunks, stale inputs
@@ -113,21 +164,48 @@ class PolicyNode(LifecycleNode):
         except Exception as error:  # a checkpoint, mapping or inference failure: refuse, and say why
             self.holding_reason = f"cannot configure: {type(error).__name__}: {error}"
             self.get_logger().error(self.holding_reason)
+            self._release_policy()
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
-    def _configure(self) -> None:
-        from lerobot_policy_node.policy import LoadedPolicy  # torch: only once a checkpoint is asked for
+    @property
+    def policy_source(self) -> str:
+        """The checkpoint, or the server that serves it."""
+        return self.p_server if self.p_inference == "remote" else self.p_checkpoint
 
+    def _load_policy(self):
+        """The policy, in this process (torch imported only now) or behind a policy server."""
+        if self.p_inference not in INFERENCE_CHOICES:
+            raise ValueError(f"inference must be one of {INFERENCE_CHOICES}, got {self.p_inference!r}")
+        if self.p_inference == "remote":
+            if not self.p_server:
+                raise ValueError("inference is remote: set the 'server' parameter (ws://host:port)")
+            return RemotePolicy(
+                self.p_server,
+                api_key=self.p_api_key or os.environ.get(API_KEY_ENV, ""),
+                key_map=parse_key_map(self.p_key_map),
+                image_encoding=self.p_image_encoding,
+                description=load_description(self.p_remote_description)
+                if self.p_remote_description
+                else None,
+            )
         if not self.p_checkpoint:
             raise ValueError(
                 "no checkpoint: set the 'checkpoint' parameter to a pretrained_model folder or Hub id"
             )
+        if self.p_inference == "process":
+            self.inference_process = InferenceProcess(self.p_checkpoint, self.p_device, self.p_threads)
+            return RemotePolicy(self.inference_process.address)
+        from lerobot_policy_node.policy import LoadedPolicy
+
+        return LoadedPolicy(self.p_checkpoint, self.p_device, self.p_threads)
+
+    def _configure(self) -> None:
         if self.p_strategy not in STRATEGY_CHOICES or self.p_output not in OUTPUTS:
             raise ValueError(
                 f"strategy must be one of {STRATEGY_CHOICES} and output one of {sorted(OUTPUTS)}"
             )
-        self.policy = LoadedPolicy(self.p_checkpoint, self.p_device, self.p_threads)
+        self.policy = self._load_policy()
         ensembles = self.policy.ensemble_coeff is not None
         self.strategy = resolve_strategy(self.p_strategy, self.policy.supports_rtc, ensembles)
         self.policy.use_rtc = self.strategy == "rtc"  # other strategies merge plain chunks themselves
@@ -143,7 +221,8 @@ class PolicyNode(LifecycleNode):
         problems = check_mapping(self.mapping, inputs, outputs, trained)
         if problems:
             raise ValueError(
-                f"the mapping '{self.mapping.name}' does not fit {self.p_checkpoint}: " + "; ".join(problems)
+                f"the mapping '{self.mapping.name}' does not fit {self.policy.checkpoint}: "
+                + "; ".join(problems)
             )
         # The mapping's units (checked against training's above) convert around the policy; ROS keeps radians.
         self.policy.units = mapping_units(self.mapping)
@@ -161,17 +240,15 @@ class PolicyNode(LifecycleNode):
         self.state_order = [state.joints.index(j) for j in self.action_joints]
         self.fps = self.mapping.fps
         self.observations = ObservationBuffer(list(self.policy.input_features), self.p_staleness)
+        self.image_sizes.clear()
         for name in self.policy.input_features:
             source = self.mapping.features[name]
             qos = qos_profile_sensor_data if source.is_image else STATE_QOS
-            self.subscriptions_.append(
-                self.create_subscription(
-                    message_class(source.type),
-                    source.topic,
-                    lambda msg, s=source: self._on_input(s, msg),
-                    qos,
-                )
+            subscription = self.create_subscription(
+                message_class(source.type), source.topic, lambda msg, s=source: self._on_input(s, msg), qos
             )
+            self.subscriptions_.append(subscription)
+            self.input_topics[name] = subscription.topic_name
         self.output = OUTPUTS[self.p_output](self.output_joints, self.output_order, self.fps, message_class)
         self.command_pub = self.create_publisher(self.output.message, self.p_command_topic, STATE_QOS)
         limits = SafetyLimits(
@@ -182,26 +259,27 @@ class PolicyNode(LifecycleNode):
         merger = make_merger(self.strategy, self.p_aggregate, self.policy.ensemble_coeff)
         threshold = int(self.p_request_fraction * self.policy.chunk_length)
         self.runner = PolicyRunner(
-            self.policy.predict, self.observations, merger,
-            SafetyFilter(limits, np.zeros(len(self.action_joints))),
-            fps=self.fps, request_threshold=threshold, clock=self._now, observe=self.policy.observe,
+            self.policy.predict, self.observations, merger, SafetyFilter(limits),
+            fps=self.fps, request_threshold=threshold, measure=self._position, clock=self._now,
+            observe=self.policy.observe,
         )  # fmt: skip
         self.policy.warm_up()  # the first inference is slow (lazy initialisation); the second is typical
         self.runner.inference_times.append(self.policy.warm_up())
         self.holding_reason = "configured: activate to start"
         self.get_logger().info(
-            f"{self.policy.type} policy from {self.p_checkpoint} on {self.policy.device}; {self.fps} Hz, "
+            f"{self.policy.type} policy from {self.policy_source} on {self.policy.device}; {self.fps} Hz, "
             f"{self.strategy} chunks → {self.p_output} on {self.p_command_topic}"
         )
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        position = self._measured_position()
-        if position is None:
-            self.holding_reason = "cannot activate: no observation.state received yet (is the robot running?)"
+        problem = self.input_problem()
+        if problem:
+            self.holding_reason = f"cannot activate: {problem}"
             self.get_logger().error(self.holding_reason)
             return TransitionCallbackReturn.FAILURE
-        self.runner.reset(position)
+        self.runner.reset()  # the first command starts from the state measured on the first tick
         self.policy.reset()
+        self.observations.restart_statistics()
         self.t0 = self._now()
         self.last_tick_time = None
         self.acting, self.held_while_acting = False, 0
@@ -214,7 +292,9 @@ class PolicyNode(LifecycleNode):
         if self.timer is not None:
             self.destroy_timer(self.timer)
             self.timer = None
-        self.command_pub.publish(self.output.hold(self.runner.safety.hold(), self._stamp()))
+        held = self.runner.safety.hold()
+        if held is not None:  # else nothing was commanded since activation: the controller keeps its setpoint
+            self.command_pub.publish(self.output.hold(held, self._stamp()))
         self.holding_reason = "deactivated: holding position"
         return super().on_deactivate(state)
 
@@ -222,18 +302,30 @@ class PolicyNode(LifecycleNode):
         for subscription in self.subscriptions_:
             self.destroy_subscription(subscription)
         self.subscriptions_.clear()
+        self.input_topics.clear()
         if self.command_pub is not None:  # a reconfigure makes a new one, maybe of another type or topic
             self.destroy_publisher(self.command_pub)
-        if self.runner is not None:
-            self.runner.close()
-        self.policy = self.runner = self.output = self.command_pub = None
+        self._release_policy()
+        self.output = self.command_pub = None
         self.holding_reason = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_policy()
+        return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self) -> None:
+        self._release_policy()  # its inference thread (and process) outlive the node otherwise
+        super().destroy_node()
+
+    def _release_policy(self) -> None:
         if self.runner is not None:
             self.runner.close()
-        return TransitionCallbackReturn.SUCCESS
+        if isinstance(self.policy, RemotePolicy):
+            self.policy.close()
+        if self.inference_process is not None:
+            self.inference_process.close()
+        self.policy = self.runner = self.inference_process = None
 
     # -- inputs ----------------------------------------------------------------------------------------------
 
@@ -249,22 +341,57 @@ class PolicyNode(LifecycleNode):
                 else joint_values(msg, source.type, source.joints)
             )
         except MessageError as error:
+            self.observations.reject(source.feature, str(error), received)
             self.get_logger().warning(f"{source.topic}: {error}", throttle_duration_sec=5.0)
             return
+        refused = self._image_size_refusal(source.feature, value) if source.is_image else ""
+        if refused:
+            self.observations.reject(source.feature, refused, received)
+            return
         stamp = stamp_ns(msg)
-        self.observations.update(source.feature, value, stamp / 1e9 if stamp else received, received)
+        rejected = self.observations.update(
+            source.feature, value, stamp / 1e9 if stamp else received, received
+        )
+        if rejected:
+            self.get_logger().warning(f"{source.topic}: {rejected}: ignored", throttle_duration_sec=5.0)
+
+    def _image_size_refusal(self, feature: str, image: np.ndarray) -> str:
+        """Why ``feature``'s image cannot be used at its size (empty: it can, resized or not); the verdict is
+        logged once per camera and size."""
+        size = tuple(image.shape[:2])
+        known = self.image_sizes.get(feature)
+        if known is not None and known[0] == size:
+            return known[1]
+        trained = tuple(self.policy.input_features[feature]["shape"][1:])  # channel-first
+        try:
+            refused = ""
+            if must_resize(feature, size, trained):
+                self.get_logger().info(
+                    f"camera '{feature}': {size[1]}×{size[0]} images are resized to "
+                    f"{trained[1]}×{trained[0]}, the size the policy was trained on"
+                )
+        except ImageSizeError as error:
+            refused = str(error)
+            self.get_logger().error(refused)
+        self.image_sizes[feature] = (size, refused)
+        return refused
 
     @property
     def ready_to_activate(self) -> bool:
         """Configured, and every input has a fresh message: activating now will not be refused (a launcher
         waits for this instead of retrying activation, whose refusal is logged as an error)."""
-        return self.runner is not None and self._measured_position() is not None
+        return self.runner is not None and not self.input_problem()
 
-    def _measured_position(self) -> np.ndarray | None:
+    def input_problem(self) -> str:
+        """Why the inputs cannot be acted on now: missing, stale or rejected streams (empty: they can)."""
         try:
-            observation, _ = self.observations.assemble(self._now())
-        except RuntimeError:
-            return None
+            self.observations.assemble(self._now())
+        except StaleObservation as stale:
+            return str(stale)
+        return ""
+
+    def _position(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """The robot's measured position in an observation, in action order."""
         return np.asarray(observation["observation.state"])[self.state_order]
 
     def _set_task(self, task: str) -> None:
@@ -290,13 +417,22 @@ class PolicyNode(LifecycleNode):
         result = self.runner.tick(tick)
         if result.new_chunk is not None:
             self._publish_chunk(result.new_chunk)
-        if result.holding and result.reason != self.holding_reason:
+        # A hold is logged at once when it begins; a reason that keeps changing (a stale stream's age) now
+        # and then (seen: 793 warnings in 2.5 min).
+        if (
+            result.holding
+            and result.reason != self.holding_reason
+            and (not self.holding_reason or now - self.hold_logged_at >= HOLD_LOG_PERIOD_S)
+        ):
             self.get_logger().warning(f"holding position: {result.reason}")
+            self.hold_logged_at = now
         self.holding_reason = result.reason if result.holding else ""
         self.held_while_acting += int(self.acting and result.holding)
         self.acting |= not result.holding
         for event in result.events:
             self.get_logger().warning(event, throttle_duration_sec=2.0)
+        if result.command is None:
+            return  # no measured position yet: the node never commands a pose it has not seen
         message = self.output.tick(
             result.command,
             lambda: self._planned(tick, result),
@@ -327,7 +463,7 @@ class PolicyNode(LifecycleNode):
             horizon=len(chunk.actions),
             positions=[float(v) for v in np.asarray(chunk.actions).ravel()],
             policy_type=self.policy.type,
-            checkpoint=self.p_checkpoint,
+            checkpoint=self.policy_source,
             inference_time=chunk.inference_time,
         )
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -339,9 +475,7 @@ class PolicyNode(LifecycleNode):
         if self.runner is None or self.timer is None:
             response.message = "not active: configure and activate the node first"
             return response
-        position = self._measured_position()
-        if position is not None:
-            self.runner.reset(position)
+        self.runner.reset()  # the arm may have been moved while stopped: start from where it is now
         self.running = response.success = True
         response.message = "running"
         return response
@@ -355,8 +489,7 @@ class PolicyNode(LifecycleNode):
         if self.runner is None:
             response.message = "not configured"
             return response
-        position = self._measured_position()
-        self.runner.reset(position if position is not None else self.runner.safety.hold())
+        self.runner.reset()
         self.policy.reset()
         response.success, response.message = True, "chunks and policy state cleared"
         return response
@@ -371,13 +504,14 @@ class PolicyNode(LifecycleNode):
         status = PolicyStatus(
             state=state,
             policy_type=self.policy.type if self.policy else "",
-            checkpoint=self.p_checkpoint,
+            checkpoint=self.policy_source,
             task=self.task,
             inference_time=times[-1] if times else 0.0,
             inference_time_p99=float(np.percentile(times, 99)) if times else 0.0,
             period_error_p99=float(np.percentile(self.period_errors, 99)) if self.period_errors else 0.0,
             queue_depth=runner.merger.remaining(round((now - self.t0) * self.fps)) if runner else 0,
             chunks=self.chunks,
+            inputs=self._input_statistics(now),
             message=self.holding_reason,
         )
         status.header.stamp = self.get_clock().now().to_msg()
@@ -394,7 +528,7 @@ class PolicyNode(LifecycleNode):
             level=level,
             name=f"{self.get_name()}: policy",
             message=self.holding_reason or "running",
-            hardware_id=self.p_checkpoint,
+            hardware_id=self.policy_source,
             values=[
                 KeyValue(key=k, value=f"{v:.4f}" if isinstance(v, float) else str(v))
                 for k, v in values.items()
@@ -404,10 +538,24 @@ class PolicyNode(LifecycleNode):
         array.header.stamp = status.header.stamp
         self.diagnostics_pub.publish(array)
 
+    def _input_statistics(self, now: float) -> list[TopicStatistics]:
+        topics = dict(self.input_topics)  # a cleanup (a lifecycle call from another thread) may empty it
+        if self.runner is None or not topics:
+            return []
+        return [
+            TopicStatistics(topic=topics[f], **dataclasses.asdict(s))
+            for f, s in self.observations.statistics(now).items()
+            if f in topics
+        ]
+
 
 def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="pretrained_model folder or Hub repo id")
     parser.add_argument("--mapping", help="mapping name or YAML path (default: the checkpoint's own)")
+    parser.add_argument(
+        "--inference", choices=INFERENCE_CHOICES, help="local (default), or remote: on --server"
+    )
+    parser.add_argument("--server", help="ws://host:port of a policy server (lerobot-ros-serve) for remote")
     parser.add_argument(
         "--output",
         choices=sorted(OUTPUTS),
@@ -427,15 +575,10 @@ def _options(parser: argparse.ArgumentParser) -> None:
 
 def _spin(node: PolicyNode, options: argparse.Namespace) -> None:
     if options.autostart:
-        threading.Thread(target=_autostart, args=(node,), daemon=True).start()
+        _autostart(node)
     # One executor thread for the timer and the inputs (short callbacks); inference has a thread of its own.
     # More Python threads would only compete for the GIL with the inference thread.
     rclpy.spin(node)
-
-
-def _stop_inference(node: PolicyNode) -> None:
-    if node.runner is not None:
-        node.runner.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -445,8 +588,8 @@ def main(argv: list[str] | None = None) -> int:
         args=argv,
         parameters=PARAMETERS,
         options=_options,
+        errors=(AutostartError,),
         spin=_spin,
-        close=_stop_inference,
         description=(
             "Run a trained policy (ACT, Diffusion, pi0 checkpoint folder or Hub id) on live ROS observations "
             "and stream its actions to a ros2_control controller. A lifecycle node: --autostart configures "
@@ -457,13 +600,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _autostart(node: PolicyNode) -> None:
-    """Configure, then activate once the robot's state has arrived (retrying for up to 30 s)."""
+    """Configure, then activate once every input has arrived (spinning for up to ACTIVATION_WAIT_S): run or
+    fail, raising AutostartError with the reason (the process exits non-zero)."""
     if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-        return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if node.ready_to_activate:
-            node.trigger_activate()
-            return
-        time.sleep(0.1)
-    node.get_logger().error("no observation.state within 30 s: not activated")
+        raise AutostartError(node.holding_reason)
+    deadline = time.monotonic() + ACTIVATION_WAIT_S
+    while not node.ready_to_activate:
+        if time.monotonic() >= deadline:
+            raise AutostartError(f"not activated after {ACTIVATION_WAIT_S:.0f} s: {node.input_problem()}")
+        rclpy.spin_once(node, timeout_sec=0.1)
+    if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+        raise AutostartError(node.holding_reason)

@@ -27,7 +27,14 @@ from lerobot_dataset.mapping import IMAGE_TYPES, MappingError, load_mapping
 from lerobot_msgs.msg import RecorderStatus, TopicStatistics
 from lerobot_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
 from lerobot_recorder.keyboard import run_keyboard, single_keys
-from lerobot_recorder.recording import EpisodeRecorder, RecorderError, Status, format_progress
+from lerobot_recorder.recording import (
+    EpisodeRecorder,
+    EpisodeSummary,
+    RecorderError,
+    Status,
+    describe,
+    format_progress,
+)
 
 DEFAULT_OUTPUT = "~/lerobot_ros/bags"
 # Joint states and commands are small and must not be lost: reliable, with room for bursts.
@@ -37,6 +44,11 @@ PARAMETERS = {
     "output_dir": ("", f"folder for the episode bags; empty: {DEFAULT_OUTPUT}/<profile>"),
     "storage": ("", "bag storage: mcap or sqlite3; empty: the mapping's"),
     "max_queue_mb": (512, "MiB of messages queued for writing; beyond it messages are dropped (and counted)"),
+    "flush_interval": (
+        0.5,
+        "seconds of messages a killed recorder may lose at most: the MCAP chunk is closed (sqlite3: the "
+        "transaction committed) this often, s",
+    ),
     "status_rate": (2.0, "~/status messages per second, Hz"),
 }
 
@@ -46,13 +58,17 @@ class RecordNode(Node):
         super().__init__("recorder", **kwargs)
         p = declare_parameters(self, PARAMETERS)
         profile, output, storage = p["profile"], p["output_dir"], p["storage"]
-        max_queue_mb, status_rate = p["max_queue_mb"], p["status_rate"]
+        max_queue_mb, status_rate, flush_interval = p["max_queue_mb"], p["status_rate"], p["flush_interval"]
         self.mapping = load_mapping(profile)
         output_dir = Path(os.path.expanduser(output or DEFAULT_OUTPUT)) / (
             self.mapping.name if not output else ""
         )
         self.recorder = EpisodeRecorder(
-            output_dir, self.mapping, storage=storage or None, max_queue_bytes=int(max_queue_mb) * 2**20
+            output_dir,
+            self.mapping,
+            storage=storage or None,
+            max_queue_bytes=int(max_queue_mb) * 2**20,
+            flush_interval=float(flush_interval),
         )
         self.subscribed: set[str] = set()
         for topic, msgtype in self.mapping.topics().items():
@@ -111,38 +127,60 @@ class RecordNode(Node):
         return f"recording episode {index} into {path}"
 
     def stop(self) -> str:
+        """Stop the episode and log what was saved; RecorderError when the bag could not be written whole."""
         summary = self.recorder.stop()
-        return (
-            f"saved episode {summary.episode_index} ({summary.duration:.1f} s, "
-            f"{summary.message_count} messages, {summary.dropped} dropped) in {summary.bag_path}"
-        )
+        if summary.error:
+            raise RecorderError(f"episode {summary.episode_index} was not saved whole: {summary.error}")
+        text = f"saved {describe(summary)}{self._silent_hints(summary)}; bag: {summary.bag_path}"
+        (self.get_logger().warning if summary.silent else self.get_logger().info)(text)
+        return text
+
+    def _silent_hints(self, summary: EpisodeSummary) -> str:
+        """What the graph says about the topics that sent nothing: no publisher, or another type."""
+        expected = self.mapping.topics()
+        hints = []
+        for topic in summary.silent:
+            published = sorted({p.topic_type for p in self.get_publishers_info_by_topic(topic)})
+            wanted = expected.get(topic)
+            if not published:
+                hints.append(f"{topic} has no publisher")
+            elif wanted and wanted not in published:
+                hints.append(f"{topic} is published as {', '.join(published)}, the mapping expects {wanted}")
+            else:
+                hints.append(f"{topic} has a publisher that sent nothing")
+        return f" ({'; '.join(hints)})" if hints else ""
 
     def close(self) -> None:
         """Save the episode being recorded, if any: run before the node is destroyed (Ctrl-C, bringup's stop).
         Idle, there is nothing to do."""
-        with contextlib.suppress(RecorderError):  # raised when no episode is open
-            self.get_logger().info(self.stop())
+        if self.recorder.episode_open():
+            try:
+                self.stop()
+            except RecorderError as error:
+                self.get_logger().error(str(error))
 
     def handle_command(self, command: str) -> bool:
         """A keyboard command (called from the keyboard thread); False ends the program."""
-        recording = self.recorder.status().state == RecorderStatus.RECORDING
+        recording = self.recorder.episode_open()
         try:
-            if command == "toggle":
-                message = self.stop() if recording else self.start()
+            if command == "toggle" and recording:
+                self.stop()  # logs what was saved
+            elif command == "toggle":
+                self.get_logger().info(self.start())
             elif command == "discard":
-                message = f"discarded episode {self.recorder.discard()}"
+                self.get_logger().info(f"discarded episode {self.recorder.discard()}")
             elif command == "rerecord":
                 self.recorder.discard()
-                message = self.start()
+                self.get_logger().info(self.start())
             elif command == "quit":
                 if recording:
-                    self.get_logger().info(self.stop())
+                    self.stop()
                 return False
             else:
                 return True
         except RecorderError as error:
-            message = str(error)
-        self.get_logger().info(message)
+            self.get_logger().error(str(error))
+            return command != "quit"
         self.publish_status()
         return True
 
@@ -160,13 +198,16 @@ class RecordNode(Node):
         return response
 
     def _on_stop(self, request: StopEpisode.Request, response: StopEpisode.Response) -> StopEpisode.Response:
+        previous = self.recorder.last_summary
         try:
-            summary = self.recorder.stop()
+            response.message = self.stop()
+            response.success = True
         except RecorderError as error:
             response.message = str(error)
-        else:
-            response.success = True
-            response.message = f"saved episode {summary.episode_index}"
+        summary = self.recorder.last_summary
+        if summary is not previous:  # an episode was stopped, whole or not
+            if not response.success:
+                self.get_logger().error(response.message)
             response.episode_index, response.bag_path = summary.episode_index, str(summary.bag_path)
             response.duration, response.message_count = summary.duration, summary.message_count
             response.dropped = summary.dropped
@@ -254,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_node(
         "lerobot-ros-record",
         RecordNode,
-        (MappingError,),
+        (MappingError, ValueError),  # ValueError: a parameter out of range (storage, flush_interval)
         argv,
         parameters=PARAMETERS,
         options=_options,
