@@ -180,3 +180,24 @@ class ObservationBuffer:
         if problems:
             raise StaleObservation("; ".join(problems))
         return {f: samples[f].value for f in self.features}, max(samples[f].stamp for f in self.features)
+
+
+def blank_observation(input_features: MappingABC[str, dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Zeros for every input feature, as the node hands them over (images H×W×C uint8): a warm-up request."""
+    blank = {}
+    for name, feature in input_features.items():
+        shape = feature["shape"]
+        visual = feature["type"] == "VISUAL"
+        blank[name] = (
+            np.zeros((shape[1], shape[2], shape[0]), np.uint8) if visual else np.zeros(shape, np.float32)
+        )
+    return blank
+
+
+def last_frames(history: deque, observation: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """The last ``history.maxlen`` observed ticks ending with ``observation``, oldest first; the oldest is
+    repeated until there are enough, as lerobot fills its observation queues."""
+    steps = history.maxlen or 1
+    seen = list(history)
+    frames = (seen if seen and seen[-1] is observation else [*seen, observation])[-steps:]
+    return [frames[0]] * (steps - len(frames)) + frames

@@ -15,6 +15,7 @@ import torch
 from lerobot_dataset.mapping import Mapping, parse_mapping
 from lerobot_dataset.units import MappingUnits
 from lerobot_policy_node.images import must_resize, resize_image
+from lerobot_policy_node.observation import blank_observation, last_frames
 from lerobot_training.checkpoint import CHECKPOINT_MAPPING_NAME, load_pretrained, resolve_pretrained_dir
 from lerobot_training.features import ACTION
 from lerobot_training.normalization import NormalizerStep, UnnormalizerStep
@@ -86,13 +87,7 @@ class LoadedPolicy:
 
     def warm_up(self) -> float:
         """One inference on a blank observation (the first is slow: lazy initialisation); its seconds."""
-        blank = {}
-        for name, feature in self.input_features.items():
-            shape = feature["shape"]
-            visual = feature["type"] == "VISUAL"
-            blank[name] = (
-                np.zeros((shape[1], shape[2], shape[0]), np.uint8) if visual else np.zeros(shape, np.float32)
-            )
+        blank = blank_observation(self.input_features)
         # With RTC, guide toward a full queue: back-propagating through the model makes inference slower, and
         # the runner's first delay estimate comes from this time.
         pending = np.zeros((self.chunk_length if self.use_rtc else 0, self.action_dim), np.float32)
@@ -109,9 +104,7 @@ class LoadedPolicy:
         repeated until enough ticks were seen, as lerobot fills its queues), ending with ``observation``.
         """
         steps = self.history.maxlen or 1
-        seen = list(self.history)
-        frames = (seen if seen and seen[-1] is observation else [*seen, observation])[-steps:]
-        frames = [frames[0]] * (steps - len(frames)) + frames
+        frames = last_frames(self.history, observation)
         batch: dict[str, Any] = {}
         for name in observation:
             tensors = [self._tensor(name, frame[name]) for frame in frames]

@@ -17,7 +17,13 @@ from websockets.sync.client import connect
 
 from lerobot_dataset.features import DEFAULT_FEATURES
 from lerobot_policy_node.policy import LoadedPolicy
-from lerobot_policy_node.remote.client import RECONNECT_PERIOD_S, RemotePolicy, ServerError, ServerUnavailable
+from lerobot_policy_node.remote.client import (
+    RECONNECT_PERIOD_S,
+    RemotePolicy,
+    ServerError,
+    ServerUnavailable,
+    encode_image,
+)
 from lerobot_policy_node.remote.process import InferenceProcess, InferenceProcessError
 from lerobot_policy_node.remote.served_checkpoint import ServedCheckpoint
 from lerobot_policy_node.remote.server import Limits, PolicyServer, ServerThread
@@ -218,13 +224,18 @@ def test_the_remote_policy_predicts_what_the_local_one_does(server, checkpoint):
         assert (remote.type, remote.chunk_length, remote.action_dim) == ("act", 4, 3)
         assert remote.input_features == local.input_features and remote.ensemble_coeff is None
         obs = observation(7)
-        expected = local.predict(obs, np.zeros((0, 3)), 0)
+        # what the server sees: the image itself, or (JPEG is lossy) the image the JPEG decodes to
+        seen = dict(obs)
+        if encoding == "jpeg":
+            jpeg = np.frombuffer(encode_image(obs["observation.images.front"], "jpeg"), np.uint8)
+            seen["observation.images.front"] = cv2.cvtColor(
+                cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB
+            )
+            assert not np.array_equal(seen["observation.images.front"], obs["observation.images.front"])
+        expected = local.predict(seen, np.zeros((0, 3)), 0)
         chunk = remote.predict(obs, np.zeros((0, 3)), 0)
         assert chunk.shape == (4, 3)  # chunk_length of them, as the local adapter gives
-        if encoding == "jpeg":  # lossy: close, not equal (random pixels are JPEG's worst case)
-            assert np.abs(chunk - expected).max() < 0.5
-        else:
-            np.testing.assert_allclose(chunk, expected, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(chunk, expected, rtol=0, atol=1e-6)
         assert remote.last_round_trip > 0 and remote.last_server_ms > 0
         remote.whole_chunks = True
         assert remote.predict(obs, np.zeros((0, 3)), 0).shape == (6, 3)

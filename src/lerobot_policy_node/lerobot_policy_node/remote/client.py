@@ -22,6 +22,7 @@ from websockets.sync.client import ClientConnection, connect, unix_connect
 
 from lerobot_dataset.mapping import Mapping, parse_mapping
 from lerobot_dataset.units import MappingUnits
+from lerobot_policy_node.observation import blank_observation, last_frames
 from lerobot_policy_node.remote.wire import WireError, pack, unpack
 
 ACTION = "action"
@@ -186,13 +187,7 @@ class RemotePolicy:
 
     def warm_up(self) -> float:
         """One request on a blank observation (the server's first may be slow); its seconds."""
-        blank = {}
-        for name, feature in self.input_features.items():
-            shape = feature["shape"]
-            visual = feature["type"] == "VISUAL"
-            blank[name] = (
-                np.zeros((shape[1], shape[2], shape[0]), np.uint8) if visual else np.zeros(shape, np.float32)
-            )
+        blank = blank_observation(self.input_features)
         started = time.perf_counter()
         self.predict(blank, np.zeros((0, self.action_dim), np.float32), 0)
         self.reset()
@@ -202,8 +197,7 @@ class RemotePolicy:
         """The message for ``observation`` (ROS units): features in the dataset's units, the last n_obs_steps
         frames stacked oldest first when the policy looks at several."""
         steps = self.history.maxlen or 1
-        seen = list(self.history)
-        frames = (seen if seen and seen[-1] is observation else [*seen, observation])[-steps:]
+        frames = last_frames(self.history, observation)
         message: dict[str, Any] = {}
         for name in observation:
             if self.input_features.get(name, {}).get("type") == "VISUAL":
