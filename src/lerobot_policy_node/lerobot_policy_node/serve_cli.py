@@ -26,6 +26,7 @@ from lerobot_training.policies.base import ConfigError
 from lerobot_training.train_cli import user_args
 
 PROG = "lerobot-ros-serve"
+INFERENCE_NICENESS = 5
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -68,6 +69,8 @@ async def serve_until_stopped(server: PolicyServer, args: argparse.Namespace) ->
     print(f"serving {policy.type} ({policy.checkpoint}) on {where}{health}; Ctrl-C stops", flush=True)
     if args.parent_pid:
         orphaned = loop.create_task(_stop_when_orphaned(args.parent_pid, stopped))
+        # the node's control loop comes first when both want a core: it must tick on time, inference not
+        os.nice(INFERENCE_NICENESS)
     await stopped.wait()
     await server.stop()
     if args.parent_pid:

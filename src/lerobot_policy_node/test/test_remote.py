@@ -102,6 +102,10 @@ def test_wire_format_round_trips_arrays_and_scalars_and_refuses_garbage():
     assert back["a"].dtype == np.dtype("<i2") and back["a"].tolist() == [[0, 1, 2], [3, 4, 5]]
     assert back["s"] == np.float32(2.5) and back["s"].dtype == np.float32
     assert (back["t"], back["n"]) == ("pick", [1, 2.0])
+    odd = [np.array(3.5), np.zeros((0, 3)), np.arange(6, dtype=">f8").reshape(2, 3)[:, ::2], np.array([True])]
+    for array in odd:  # 0-d, empty, big-endian and strided, bool: each comes back as it went
+        back = unpack(pack({"a": array}))["a"]
+        assert (back.dtype, back.shape) == (array.dtype, array.shape) and np.array_equal(back, array)
     with pytest.raises(WireError, match="not valid msgpack"):
         unpack(b"\xc1garbage")
     with pytest.raises(WireError, match="needs 24"):  # a shape that the data does not fill

@@ -26,10 +26,10 @@ def _encode(value: Any) -> Any:
             raise WireError(
                 f"cannot send an array of dtype {value.dtype} (object, void and complex are refused)"
             )
-        contiguous = np.ascontiguousarray(value)
+        contiguous = value if value.flags.c_contiguous else value.copy(order="C")  # 0-d arrays stay 0-d
         return {
             b"__ndarray__": True,
-            b"data": contiguous.tobytes(),
+            b"data": memoryview(contiguous.reshape(-1).view(np.uint8)),  # its bytes, without a copy
             b"dtype": contiguous.dtype.str,
             b"shape": list(contiguous.shape),
         }
