@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
@@ -372,3 +373,34 @@ process = InferenceProcess(sys.argv[1], threads=1)
 print(process.process.pid, flush=True)
 time.sleep(600)
 """
+
+
+def test_a_tiny_pi0_is_served_with_its_task_and_real_time_chunking(tiny_pi0):
+    local = LoadedPolicy(tiny_pi0, threads=1)
+    local.task = "move the arm"
+    with ServerThread(ServedCheckpoint(tiny_pi0, threads=1)) as server:
+        remote = RemotePolicy(f"ws://127.0.0.1:{server.port}")
+        assert (remote.type, remote.supports_rtc, remote.chunk_length, remote.action_dim) == (
+            "pi0",
+            True,
+            8,
+            2,
+        )
+        remote.task = "move the arm"
+        obs = {
+            "observation.state": np.array([0.3, -0.2], np.float32),
+            "observation.images.front": np.full((16, 16, 3), 128, np.uint8),
+        }
+        # the same noise both ways (one process, torch's global generator): the same chunk
+        torch.manual_seed(0)
+        first = remote.predict(obs, np.zeros((0, 2)), 0)
+        torch.manual_seed(0)
+        np.testing.assert_allclose(first, local.predict(obs, np.zeros((0, 2)), 0), atol=1e-5)
+        pending = first[2:]  # real-time chunking: the next chunk continues the queue's first `delay` actions
+        chunk = remote.predict(obs, pending, 3)
+        assert chunk.shape == (8, 2) and np.isfinite(chunk).all()
+        np.testing.assert_allclose(chunk[:3], pending[:3], atol=1e-5)
+        remote.task = "another task"  # the text reaches the model: another prompt, another chunk
+        torch.manual_seed(0)
+        assert not np.allclose(remote.predict(obs, np.zeros((0, 2)), 0), first, atol=1e-5)
+        remote.close()

@@ -33,7 +33,6 @@ from lerobot_training.policies import (
     POLICY_TYPES,
     PolicyType,
     make_policy,
-    make_policy_config,
     make_pre_post_processors,
 )
 from lerobot_training.policies.base import Policy, PolicyConfig
@@ -292,33 +291,10 @@ def test_runner_rtc_chunks_continue_what_the_robot_executed(loaded):
     assert np.median(jumps) < 2 * TICK
 
 
-def test_tiny_pi0_continues_the_queue_through_the_adapter(tmp_path):
+def test_tiny_pi0_continues_the_queue_through_the_adapter(tiny_pi0):
     """The real π₀ (tiny, random) from a checkpoint: the RTC path runs and freezes the queued prefix."""
-    tokenizers = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
-    from lerobot_training.policies.pi0 import make_pi0_processors
-
-    words = tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="<unk>"))
-    words.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    words.train_from_iterator(
-        ["move the arm"], tokenizers.trainers.WordLevelTrainer(special_tokens=["<pad>", "<unk>"])
-    )
-    transformers.PreTrainedTokenizerFast(
-        tokenizer_object=words, pad_token="<pad>", unk_token="<unk>"
-    ).save_pretrained(tmp_path / "tokenizer")
     camera = "observation.images.front"
-    features = {
-        **FEATURES,
-        camera: {"dtype": "video", "shape": [16, 16, 3], "names": ["height", "width", "channels"]},
-    }
-    config = make_policy_config(
-        "pi0", paligemma_variant="dummy", action_expert_variant="dummy_expert", image_resolution=[28, 28],
-        chunk_size=8, n_action_steps=8, tokenizer_max_length=8, num_inference_steps=5, device="cpu",
-        rtc_config={"enabled": True, "execution_horizon": 8, "max_guidance_weight": 10.0},
-    )  # fmt: skip
-    policy = make_policy(config, features)
-    processors = make_pi0_processors(config, STATS, tokenizer_name=str(tmp_path / "tokenizer"))
-    pi0 = LoadedPolicy(save_pretrained(tmp_path / "pm", policy, *processors), threads=1)
+    pi0 = LoadedPolicy(tiny_pi0, threads=1)
     pi0.task = "move the arm"
     assert pi0.supports_rtc and pi0.policy_action_dim == 32
     obs = {OBS_STATE: np.array([0.3, -0.2], np.float32), camera: np.full((16, 16, 3), 128, np.uint8)}
