@@ -5,9 +5,10 @@ with lerobot's default size (ResNet-18, dim 512, chunk 100; random weights: the 
 publishing Float64MultiArray commands. Measured where a controller would be (command arrival times at a
 subscriber) and from the node's action chunks (observation stamp → chunk published). Baseline, in the same
 process and under the same load: a bare 30 Hz rclpy timer publishing the same message, no policy.
-Each inference mode in turn: ``local`` (a thread of the node's process) and ``process`` (a process of its own
-on a Unix socket). Goal: p99 period error ≤ 2 ms and ≤ 2× the bare timer's.
-Usage: python benchmarks/policy_loop.py [--seconds 60] [--inference local process]
+Each inference mode in turn: ``local`` (a thread of the node's process), ``process`` (a process of its own
+on a Unix socket) and ``remote`` (lerobot-ros-serve on localhost TCP, as a GPU box would serve it).
+Goal: p99 period error ≤ 2 ms and ≤ 2× the bare timer's.
+Usage: python benchmarks/policy_loop.py [--seconds 60] [--inference local process remote]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from lerobot_training.checkpoint import save_pretrained
 from lerobot_training.policies import make_policy, make_policy_config, make_pre_post_processors
 
 FPS = 30
+MODES = ("local", "process", "remote")
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
 FAKE_ROBOT = Path(__file__).resolve().parents[1] / "test" / "fake_robot.py"
 
@@ -84,8 +86,22 @@ def bare_timer(seconds: float) -> list[float]:
     return list(np.abs(np.diff(ticks) - 1 / FPS))
 
 
+def serve(checkpoint: Path) -> tuple[subprocess.Popen, str]:
+    """lerobot-ros-serve on a free localhost port, as a GPU box would run it: its process and address."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lerobot_policy_node.serve_cli", "--checkpoint", str(checkpoint),
+         "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in server.stdout:
+        if line.startswith("serving"):
+            return server, line.split(" on ")[1].split()[0]
+    raise SystemExit("lerobot-ros-serve did not start")
+
+
 def run_policy(mode: str, checkpoint: Path, mapping: Path, seconds: float) -> list[float]:
     """The policy node with ``inference: mode`` for ``seconds``; prints its figures."""
+    server, address = serve(checkpoint) if mode == "remote" else (None, "")
     node = PolicyNode(
         parameter_overrides=[
             Parameter("checkpoint", value=str(checkpoint)),
@@ -93,6 +109,7 @@ def run_policy(mode: str, checkpoint: Path, mapping: Path, seconds: float) -> li
             Parameter("command_topic", value="/bench/commands"),
             Parameter("max_step", value=0.0),
             Parameter("inference", value=mode),
+            Parameter("server", value=address),
         ]
     )
     chunks: list[ActionChunk] = []
@@ -117,6 +134,9 @@ def run_policy(mode: str, checkpoint: Path, mapping: Path, seconds: float) -> li
     finally:
         executor.shutdown()
         node.destroy_node()
+        if server is not None:
+            server.terminate()
+            server.wait()
     errors = list(np.abs(np.diff(ticks) - 1 / FPS))
     inference = [c.inference_time for c in chunks]
     latency = [
@@ -138,7 +158,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument(
-        "--inference", nargs="+", choices=("local", "process"), default=["local", "process"],
+        "--inference", nargs="+", choices=MODES, default=list(MODES),
         help="the policy node's inference modes to measure, one after the other",
     )  # fmt: skip
     args = parser.parse_args()
