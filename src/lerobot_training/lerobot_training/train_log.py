@@ -1,10 +1,13 @@
-"""What a training run reports: a tqdm bar (loss, lr, throughput), TensorBoard scalars, ``train_log.csv`` and
-``training_curve.png`` in the output directory. Only the main process writes."""
+"""What a training run reports: a tqdm bar (loss, lr, throughput) on a terminal, else a plain line every
+``log_freq`` steps (a log file or CI gets no carriage-return redraws); TensorBoard scalars, ``train_log.csv``
+and ``training_curve.png`` in the output directory. Only the main process writes."""
 
 from __future__ import annotations
 
 import csv
 import math
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,8 +33,14 @@ class TrainLogger:
         self.enabled = enabled
         self.path = output_dir / LOG_NAME
         self.curve_path = output_dir / CURVE_NAME
+        self.total_steps, self.start_step, self.started = total_steps, start_step, time.monotonic()
+        self.on_terminal = sys.stderr.isatty()
         self.bar = tqdm(
-            total=total_steps, initial=start_step, disable=not enabled, unit="step", dynamic_ncols=True
+            total=total_steps,
+            initial=start_step,
+            disable=not (enabled and self.on_terminal),
+            unit="step",
+            dynamic_ncols=True,
         )
         if not enabled:
             return
@@ -55,10 +64,24 @@ class TrainLogger:
         )
         if not self.enabled:
             return
+        if not self.on_terminal:
+            print(self._line(step, values), file=sys.stderr, flush=True)
         for key, value in values.items():
             self.tensorboard.add_scalar(f"train/{key}", value, step)
         with open(self.path, "a", newline="") as handle:
             csv.DictWriter(handle, COLUMNS).writerow({"step": step, **{k: values[k] for k in COLUMNS[1:]}})
+
+    def _line(self, step: int, values: Mapping[str, float]) -> str:
+        """The progress line for a log file: step, share done, loss, lr, throughput, time left."""
+        elapsed = time.monotonic() - self.started
+        done = step - self.start_step
+        left = elapsed / done * (self.total_steps - step) if done > 0 else float("nan")
+        eta = f"{int(left // 60)}m{int(left % 60):02d}s" if math.isfinite(left) else "?"
+        return (
+            f"step {step}/{self.total_steps} ({100 * step / max(self.total_steps, 1):.0f}%): "
+            f"loss {values['loss']:.4f}, lr {values['lr']:.2e}, {values['samples_per_s']:.1f} samples/s, "
+            f"{eta} left"
+        )
 
     def plot(self) -> None:
         """Redraw the loss and learning-rate curves from ``train_log.csv``."""

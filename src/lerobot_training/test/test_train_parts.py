@@ -90,3 +90,29 @@ def test_sample_seeds_make_augmentation_independent_of_the_process():
     assert not torch.equal(results[0], image) and results[0].min() >= 0 and results[0].max() <= 1
     torch.manual_seed(99)
     assert not torch.equal(augment(image), results[0])
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_log_step_in_a_log_file(
+    tmp_path, capfd, monkeypatch, terminal
+):
+    import sys
+
+    from lerobot_training.train_log import TrainLogger
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    log = TrainLogger(tmp_path, total_steps=100, start_step=0, enabled=True)
+    values = dict(loss=0.5, lr=1e-4, grad_norm=1.0, samples_per_s=12.0, data_s=0.1, update_s=0.2)
+    for step in range(1, 101):
+        log.step()
+        if step % 25 == 0:
+            log.log(step, values)
+    log.close()
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("step ")]
+    if terminal:
+        assert lines == [] and "\r" in err  # tqdm redraws one line
+    else:
+        assert "\r" not in err  # no redraws flooding a log file or CI
+        assert [line.split(":")[0] for line in lines] == [f"step {s}/100 ({s}%)" for s in (25, 50, 75, 100)]
+        assert "loss 0.5000, lr 1.00e-04, 12.0 samples/s" in lines[0] and lines[-1].endswith("0m00s left")
