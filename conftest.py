@@ -6,6 +6,7 @@ uses its large-data transports, as the suite does everywhere. Set before any tes
 processes inherit it.
 """
 
+import gc
 import os
 import random
 import subprocess
@@ -35,6 +36,9 @@ def ros_context() -> Iterator[object]:
         yield context
     finally:
         rclpy.shutdown(context=context)
+        # A node's DDS participant lives until the last node of its context is gone; nodes left in reference
+        # cycles would keep theirs (and its threads) alive for the rest of the run.
+        gc.collect()
 
 
 @pytest.fixture
