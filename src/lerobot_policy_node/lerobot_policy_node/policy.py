@@ -42,8 +42,10 @@ class LoadedPolicy:
             checkpoint, device=device or None
         )
         stored = resolve_pretrained_dir(checkpoint) / CHECKPOINT_MAPPING_NAME
+        # The mapping the checkpoint was trained with: as stored (a policy server hands it on) and parsed.
+        self.trained_mapping_text: str | None = stored.read_text() if stored.is_file() else None
         self.trained_mapping: Mapping | None = (
-            parse_mapping(stored.read_text(), where=str(stored)) if stored.is_file() else None
+            parse_mapping(self.trained_mapping_text, where=str(stored)) if self.trained_mapping_text else None
         )
         config = self.policy.config
         self.type: str = config.type

@@ -24,8 +24,8 @@ from lerobot_dataset.mapping import Mapping, parse_mapping
 from lerobot_dataset.units import MappingUnits
 from lerobot_policy_node.observation import blank_observation, last_frames
 from lerobot_policy_node.remote.wire import WireError, pack, unpack
+from lerobot_training.features import ACTION
 
-ACTION = "action"
 IMAGE_ENCODINGS = ("raw", "jpeg", "png")
 JPEG_QUALITY = 90
 UNIX_PREFIX = "unix:"  # a server on this machine's Unix socket: unix:/path/to/socket

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from lerobot_policy_node.policy import LoadedPolicy
-from lerobot_training.checkpoint import CHECKPOINT_MAPPING_NAME, resolve_pretrained_dir
 
 
 class ServedCheckpoint:
@@ -28,8 +27,7 @@ class ServedCheckpoint:
         self.supports_rtc = self.loaded.supports_rtc
         self.n_obs_steps = self.loaded.history.maxlen or 1
         self.temporal_ensemble_coeff = self.loaded.ensemble_coeff
-        stored = resolve_pretrained_dir(checkpoint) / CHECKPOINT_MAPPING_NAME
-        self.mapping = stored.read_text() if stored.is_file() else None
+        self.mapping = self.loaded.trained_mapping_text
         self.task = ""
 
     def infer(
