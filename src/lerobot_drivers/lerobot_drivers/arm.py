@@ -100,12 +100,13 @@ class Arm:
     # ------------------------------------------------------------------------------------------- lifecycle
     def connect(self) -> None:
         """Open the bus, check every motor, sync calibration and settings, then apply the torque state."""
-        self.bus.connect(identify=True)
-        try:
-            self._configure()
-        except BaseException:
-            self.bus.disconnect()
-            raise
+        with self.bus.patience():
+            self.bus.connect(identify=True)
+            try:
+                self._configure()
+            except BaseException:
+                self.bus.disconnect()
+                raise
 
     def reconnect(self) -> None:
         """Reopen after an unplug; motors may have lost power meanwhile, so torque is applied again."""
@@ -118,10 +119,11 @@ class Arm:
             raise ValueError(f"on_shutdown must be one of {SHUTDOWN_MODES}, got {on_shutdown!r}")
         try:
             if self.bus.is_connected:
-                if on_shutdown == "torque_off" or self.is_leader:
-                    self.bus.set_torque(False)
-                else:
-                    self._hold_present_position()
+                with self.bus.patience():
+                    if on_shutdown == "torque_off" or self.is_leader:
+                        self.bus.set_torque(False)
+                    else:
+                        self._hold_present_position()
         finally:
             self.bus.disconnect()
 
@@ -156,9 +158,10 @@ class Arm:
 
     def set_torque(self, enabled: bool) -> None:
         """Torque on holds the present pose first, so the arm never jumps to an old goal."""
-        if enabled:
-            self._hold_present_position()
-        self.bus.set_torque(enabled)
+        with self.bus.patience():
+            if enabled:
+                self._hold_present_position()
+            self.bus.set_torque(enabled)
         self.torque_wanted = enabled
 
     def read_health(self) -> dict[str, MotorHealth]:

@@ -252,3 +252,40 @@ def test_dynamixel_refuses_eeprom_writes_while_torque_is_on():
         with pytest.raises(CommunicationError, match="disable torque first"):
             bus.write("Homing_Offset", "m1", 10)
         bus.disconnect()
+
+
+def test_a_late_reply_to_a_timed_out_read_is_not_taken_for_the_next(protocol):
+    """A reply later than its packet timeout (a loaded host, a slow adapter) must not answer the next request:
+    the hold on shutdown once wrote a velocity of 0 as every motor's goal position this way."""
+    with chain(protocol) as emulator:
+        bus = bus_for(protocol, emulator.port)
+        bus.connect()
+        # Beyond the packet timeout (pty allowance included, 0.28 s), within the quiet time waited after it.
+        emulator.reply_delay_s = 0.45
+        with pytest.raises(MotorNotRespondingError):
+            bus.sync_read("Present_Velocity")
+        emulator.reply_delay_s = 0.0
+        positions = {m: v["Present_Position"] for m, v in bus.sync_read("Present_Position").items()}
+        assert positions == {"m1": 1100, "m2": 1200, "m3": 1300}
+        bus.disconnect()
+
+
+def test_a_reply_to_a_read_interrupted_by_ctrl_c_is_not_taken_for_the_next(protocol):
+    """Ctrl-C lands while the SDK waits for a reply; the node's shutdown then reads the pose to hold it."""
+    with chain(protocol) as emulator:
+        bus = bus_for(protocol, emulator.port)
+        bus.connect()
+        port_handler = bus._port_handler
+        read_port = port_handler.readPort
+
+        def interrupted(length):
+            port_handler.readPort = read_port
+            raise KeyboardInterrupt
+
+        emulator.reply_delay_s = 0.05  # the reply is still on its way when the read is abandoned
+        port_handler.readPort = interrupted
+        with pytest.raises(KeyboardInterrupt):
+            bus.sync_read("Present_Velocity")
+        positions = {m: v["Present_Position"] for m, v in bus.sync_read("Present_Position").items()}
+        assert positions == {"m1": 1100, "m2": 1200, "m3": 1300}
+        bus.disconnect()

@@ -47,6 +47,7 @@ class ServoBusEmulator:
         self.servos = list(servos)
         self.baudrate = baudrate
         self.wire_baudrate = wire_baudrate
+        self.reply_delay_s = 0.0  # extra wait before each reply: a host or adapter slow to deliver it
         self._own_dir = link_dir is None
         self._dir = Path(tempfile.mkdtemp(prefix="servo-emulator-")) if link_dir is None else Path(link_dir)
         self._link = self._dir / f"tty{protocol.upper()}"
@@ -144,6 +145,8 @@ class ServoBusEmulator:
                     self._request_seen.notify_all()
 
     def _send(self, master: int, reply: bytes, received_at: float, request_bytes: int) -> None:
+        if self.reply_delay_s:
+            time.sleep(self.reply_delay_s)
         if self.wire_baudrate:
             # 10 bits per byte on the wire: the request still has to arrive, then the reply to leave.
             ready_at = received_at + (request_bytes + len(reply)) * 10 / self.wire_baudrate

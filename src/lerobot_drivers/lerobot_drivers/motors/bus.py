@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import ClassVar
@@ -25,7 +25,7 @@ from lerobot_drivers.motors.errors import (
     PortDisconnectedError,
     WrongModelError,
 )
-from lerobot_drivers.motors.serial_port import open_port
+from lerobot_drivers.motors.serial_port import open_port, reply_latency_s
 from lerobot_drivers.motors.tables import MODELS, Register, model_by_number
 
 try:
@@ -36,7 +36,8 @@ except ImportError:  # Windows: pyserial raises only SerialException there
 COMM_SUCCESS = 0  # the same value in both SDKs
 # What a vanished device raises inside pyserial: SerialException (an OSError) or, from tcflush, termios.error.
 PORT_ERRORS = (OSError, _TermiosError)
-RETRY_PAUSE_S = 0.002  # lets the rest of a damaged reply arrive before it is flushed
+PATIENT_RETRY_BUDGET_S = 2.0  # for operations outside the control loop (see MotorBus.patience)
+SETTLE_LIMIT_S = 1.0  # a line that never goes quiet is not waited on longer (the transaction then fails)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,13 @@ class MotorBus(abc.ABC):
         self.motors = {motor.name: motor for motor in motors}
         self.stats = BusStats()
         self.used_pty_fallback = False
+        self._retry_budget_s = config.retry_budget_s
         self._by_id = {motor.id: motor for motor in motors}
         self._port_handler = None
+        self._reply_latency_s = 0.0
+        # The last transaction ended without its whole reply (timeout, damage, Ctrl-C): the rest may still
+        # come, and neither protocol says which request a reply answers.
+        self._reply_may_follow = False
         self._packet_handler = self._make_packet_handler()
         self._sync_readers: dict[tuple[int, int, tuple[int, ...]], object] = {}
 
@@ -128,6 +134,16 @@ class MotorBus(abc.ABC):
     def is_connected(self) -> bool:
         return self._port_handler is not None and self._port_handler.is_open
 
+    @contextlib.contextmanager
+    def patience(self) -> Iterator[None]:
+        """Let every retry be used, however long it takes: for connecting, configuring and the shutdown hold,
+        where a failed transaction costs more than a late one (a control cycle keeps the short budget)."""
+        self._retry_budget_s = max(self.config.retry_budget_s, PATIENT_RETRY_BUDGET_S)
+        try:
+            yield
+        finally:
+            self._retry_budget_s = self.config.retry_budget_s
+
     def register(self, name: str) -> Register:
         try:
             return self.table[name]
@@ -140,6 +156,8 @@ class MotorBus(abc.ABC):
         port_handler = self.sdk.PortHandler(self.config.port)
         self.used_pty_fallback = open_port(port_handler, self.config.baudrate)
         self._port_handler = port_handler
+        self._reply_latency_s = reply_latency_s(self.config.port)
+        self._reply_may_follow = False
         self._sync_readers.clear()
         if identify:
             try:
@@ -334,18 +352,21 @@ class MotorBus(abc.ABC):
                 f"{self.port} is not open: connect() first (or reconnect after an unplug)"
             )
         port_handler = self._port_handler
-        deadline = time.monotonic() + self.config.retry_budget_s
+        deadline = time.monotonic() + self._retry_budget_s
         comm, error = COMM_SUCCESS, 0
         for n_try in range(self.config.retries + 1 if retry else 1):
             if n_try:
                 self.stats.retries += 1
-                time.sleep(RETRY_PAUSE_S)
             self.stats.transactions += 1
             try:
                 # A failed SDK call can leave its busy flag set, and the Feetech SDK never drops stale input.
                 port_handler.is_using = False
+                if self._reply_may_follow:
+                    self._settle(port_handler)
                 port_handler.ser.reset_input_buffer()
+                self._reply_may_follow = True
                 comm, error = attempt()
+                self._reply_may_follow = comm != COMM_SUCCESS
             except IndexError:
                 # The SDKs index replies without checking their length: a stray short reply (say a late
                 # answer to a request that timed out) surfaces as IndexError. It is a bad reply: retry.
@@ -363,6 +384,18 @@ class MotorBus(abc.ABC):
         if comm != COMM_SUCCESS:
             self.stats.failures += 1
         return comm, error
+
+    def _settle(self, port_handler) -> None:
+        """Drop what arrives until the line has been quiet for a reply's latency: a late reply to an abandoned
+        request would otherwise be taken for the answer to the next one (a velocity read as a position)."""
+        started = quiet_since = time.monotonic()
+        quiet_s = self._reply_latency_s
+        while (now := time.monotonic()) - quiet_since < quiet_s and now - started < SETTLE_LIMIT_S:
+            waiting = port_handler.ser.in_waiting
+            if waiting:
+                port_handler.ser.read(waiting)
+                quiet_since = now
+            time.sleep(0.002)
 
     def _raise_on_failure(self, comm: int, action: str, motor_ids: list[int]) -> None:
         if comm == COMM_SUCCESS:

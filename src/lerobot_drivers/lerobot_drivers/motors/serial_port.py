@@ -25,6 +25,7 @@ from lerobot_drivers.motors.errors import PortNotFoundError, PortOpenError
 
 PTY_FALLBACK_BAUDRATE = 38_400  # a speed every tty driver accepts
 PTY_SCHEDULING_ALLOWANCE_MS = 250.0  # added to every packet timeout on a pseudo-terminal
+USB_REPLY_LATENCY_S = 0.04  # two 16 ms latency timers of a USB serial adapter, and some margin
 _LINUX_PTY_SLAVE_MAJORS = range(136, 144)  # Unix98 pseudo-terminal slaves (/dev/pts/N)
 
 
@@ -40,6 +41,13 @@ def is_pseudo_terminal(path: str) -> bool:
     if sys.platform.startswith("linux"):
         return os.major(mode.st_rdev) in _LINUX_PTY_SLAVE_MAJORS
     return real.startswith(("/dev/pts/", "/dev/ttys"))
+
+
+def reply_latency_s(path: str) -> float:
+    """How long a reply may still take after its request was abandoned: the line must stay quiet that long
+    before a new request can be sure the next reply is its own."""
+    allowance = PTY_SCHEDULING_ALLOWANCE_MS / 1000 if is_pseudo_terminal(path) else 0.0
+    return USB_REPLY_LATENCY_S + allowance
 
 
 def open_port(port_handler, baudrate: int) -> bool:
