@@ -1,9 +1,9 @@
 """Two CPU processes on gloo, set up as torchrun sets them up: DDP's averaged gradients equal one process's
 on the same global batch, and the training CLI runs unchanged with rank 0 alone writing."""
 
-import importlib.util
 import multiprocessing
 import socket
+import sys
 from pathlib import Path
 
 import torch
@@ -14,18 +14,13 @@ from lerobot_training.policies import make_policy, make_policy_config, make_pre_
 from lerobot_training.run_state import RunState
 from lerobot_training.train_log import read_log
 
+# The workers' module must be importable by name in the fork server, which starts with this sys.path.
+sys.path.insert(0, str(Path(__file__).parent))
+import ddp_gradients
+
 GLOBAL_BATCH = 8
 # float32 sums in another order (two halves averaged vs one batch): agreement to ~1e-6 relative is expected.
 RTOL, ATOL = 1e-4, 1e-6
-
-
-def load_helper():
-    spec = importlib.util.spec_from_file_location(
-        "ddp_gradients", Path(__file__).with_name("ddp_gradients.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def free_port() -> int:
@@ -36,8 +31,11 @@ def free_port() -> int:
 
 def run_two_processes(target, *args) -> None:
     """``target(rank, 2, port, *args)`` in two processes of one group; both must exit with status 0."""
-    # fork: the children start with torch already imported (spawning fresh interpreters costs ~20 s here).
-    context = multiprocessing.get_context("fork")
+    # A fork server, not fork: forking this multi-threaded process (DDS, loader and tqdm threads of earlier
+    # tests) copies locks other threads held; two workers once spun for minutes. The server imports torch
+    # once for every group of the session (spawning each worker would cost ~20 s here).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["ddp_gradients"])
     port = free_port()
     workers = [context.Process(target=target, args=(rank, 2, port, *args)) for rank in (0, 1)]
     for process in workers:
@@ -48,10 +46,9 @@ def run_two_processes(target, *args) -> None:
 
 
 def test_two_process_gradients_equal_single_process(learnable_dataset, tmp_path):
-    helper = load_helper()
-    run_two_processes(helper.worker, learnable_dataset, tmp_path, GLOBAL_BATCH)
+    run_two_processes(ddp_gradients.worker, learnable_dataset, tmp_path, GLOBAL_BATCH)
 
-    single = helper.gradients(learnable_dataset, GLOBAL_BATCH)
+    single = ddp_gradients.gradients(learnable_dataset, GLOBAL_BATCH)
     ranks = [load_file(str(tmp_path / f"grads_rank{rank}.safetensors")) for rank in (0, 1)]
     assert ranks[0].keys() == ranks[1].keys() == single.keys()
     for name, grad in single.items():
@@ -65,12 +62,12 @@ def test_two_process_gradients_equal_single_process(learnable_dataset, tmp_path)
 
 def test_two_process_resume_continues_the_same_trajectory(learnable_dataset, tmp_path):
     # Dropout and the VAE's sampling draw other noise on each rank: each must resume its own RNG streams.
-    helper = load_helper()
-    args = helper.cli_args(learnable_dataset, batch_size=2, dropout=0.1, use_vae=True)
+    args = ddp_gradients.cli_args(learnable_dataset, batch_size=2, dropout=0.1, use_vae=True)
     whole, split = tmp_path / "whole", tmp_path / "split"
-    run_two_processes(helper.cli_worker, [*args, f"--output_dir={whole}", "--steps=4", "--save_freq=2"])
-    run_two_processes(helper.cli_worker, [*args, f"--output_dir={split}", "--steps=2"])
-    run_two_processes(helper.cli_worker, [f"--output_dir={split}", "--resume=true", "--steps=4"])
+    cli = ddp_gradients.cli_worker
+    run_two_processes(cli, [*args, f"--output_dir={whole}", "--steps=4", "--save_freq=2"])
+    run_two_processes(cli, [*args, f"--output_dir={split}", "--steps=2"])
+    run_two_processes(cli, [f"--output_dir={split}", "--resume=true", "--steps=4"])
 
     state = split / "checkpoints" / "000002" / "training_state"
     assert (state / "rng_state.safetensors").is_file() and (state / "rng_state_rank1.safetensors").is_file()
