@@ -13,17 +13,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from lerobot_dataset.features import is_camera, is_depth
+from lerobot_dataset.features import camera_shape, is_camera
+from lerobot_dataset.images import image_tensor, must_resize
 from lerobot_dataset.reader import DatasetReader, check_delta_timestamps
 
 
 class LeRobotTorchDataset(torch.utils.data.Dataset):
     """Frames (or ``delta_timestamps`` windows) of a dataset as dicts of tensors.
 
-    Cameras come as float32 (C, H, W) in [0, 1] (depth maps: float32 (1, H, W) in their recorded units),
-    windows of cameras as (T, C, H, W); numbers as tensors (shape-[1] features as 0-d tensors); padding flags
-    as ``<key>_is_pad`` bool tensors; ``task`` as text. Safe to use with DataLoader workers: each process
-    opens its own decoders.
+    Cameras come as the policy receives them (``lerobot_dataset.images.image_tensor``, the step the policy
+    node uses too): float32 (C, H, W) in [0, 1] (depth maps: float32 (1, H, W) in their recorded units),
+    windows of cameras as (T, C, H, W); ``image_sizes`` (camera → height, width) brings a camera to the size a
+    policy takes, by the rule a policy node applies to a camera of another size. Numbers come as tensors
+    (shape-[1] features as 0-d tensors); padding flags as ``<key>_is_pad`` bool tensors; ``task`` as text.
+    Safe to use with DataLoader workers: each process opens its own decoders.
     """
 
     def __init__(
@@ -34,12 +37,19 @@ class LeRobotTorchDataset(torch.utils.data.Dataset):
         image_transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
         tolerance_s: float = 1e-4,
         cameras: Sequence[str] | None = None,
+        image_sizes: Mapping[str, Sequence[int]] | None = None,
     ):
         self.reader = DatasetReader(root, tolerance_s=tolerance_s)
-        unknown = sorted(set(cameras or ()) - set(self.reader.camera_keys))
+        cameras_here = list(self.reader.camera_keys)
+        unknown = sorted(set(cameras or ()) - set(cameras_here))
         if unknown:
-            raise KeyError(f"cameras {unknown} are not in the dataset ({list(self.reader.camera_keys)})")
+            raise KeyError(f"cameras {unknown} are not in the dataset ({cameras_here})")
         self.cameras = None if cameras is None else list(cameras)  # None: all of them
+        self.image_sizes = {key: tuple(size) for key, size in (image_sizes or {}).items()}
+        for key, size in self.image_sizes.items():
+            if key not in cameras_here:
+                raise KeyError(f"image_sizes: {key!r} is not a camera of the dataset ({cameras_here})")
+            must_resize(key, camera_shape(self.reader.features[key])[:2], size)  # another aspect: refused now
         self.delta_timestamps = dict(delta_timestamps) if delta_timestamps else None
         if self.delta_timestamps:
             check_delta_timestamps(self.delta_timestamps, self.reader.fps, tolerance_s, self.reader.features)
@@ -85,12 +95,7 @@ class LeRobotTorchDataset(torch.utils.data.Dataset):
         return out
 
     def _camera(self, key: str, images: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(images, -1, -3)))
-        tensor = (
-            tensor.to(torch.float32)
-            if is_depth(self.reader.features[key])
-            else tensor.to(torch.float32) / 255
-        )
+        tensor = image_tensor(images, self.image_sizes.get(key), key)
         if self.image_transforms is not None:
             tensor = self.image_transforms(tensor)
         return tensor

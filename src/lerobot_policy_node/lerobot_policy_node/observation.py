@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_dataset.images import expected_dtype
 from lerobot_dataset.mapping import Mapping
 
 
@@ -183,13 +184,14 @@ class ObservationBuffer:
 
 
 def blank_observation(input_features: MappingABC[str, dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Zeros for every input feature, as the node hands them over (images H×W×C uint8): a warm-up request."""
+    """Zeros for every input feature, as the node hands them over (images H×W×C, colour uint8, depth
+    uint16): a warm-up request."""
     blank = {}
     for name, feature in input_features.items():
-        shape = feature["shape"]
+        channels, *size = shape = feature["shape"]
         visual = feature["type"] == "VISUAL"
         blank[name] = (
-            np.zeros((shape[1], shape[2], shape[0]), np.uint8) if visual else np.zeros(shape, np.float32)
+            np.zeros((*size, channels), expected_dtype(channels)) if visual else np.zeros(shape, np.float32)
         )
     return blank
 

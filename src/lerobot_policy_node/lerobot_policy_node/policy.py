@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from lerobot_dataset.images import image_tensor
 from lerobot_dataset.mapping import Mapping, parse_mapping
 from lerobot_dataset.units import MappingUnits
-from lerobot_policy_node.images import must_resize, resize_image
 from lerobot_policy_node.observation import blank_observation, last_frames
 from lerobot_training.checkpoint import CHECKPOINT_MAPPING_NAME, load_pretrained, resolve_pretrained_dir
 from lerobot_training.features import ACTION
@@ -100,7 +100,8 @@ class LoadedPolicy:
         return elapsed
 
     def to_batch(self, observation: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Arrays as the dataset gives them (images H×W×C uint8) → a batch of one, as the policy trains on.
+        """Arrays as the dataset gives them (images H×W×C, colour uint8, depth uint16) → a batch of one, as
+        the policy trains on (images by lerobot_dataset.images.image_tensor, as the training loader has them).
 
         With n_obs_steps > 1, each feature is the stack of the last n_obs_steps observed ticks (the oldest
         repeated until enough ticks were seen, as lerobot fills its queues), ending with ``observation``.
@@ -116,9 +117,7 @@ class LoadedPolicy:
 
     def _tensor(self, name: str, value: np.ndarray) -> torch.Tensor:
         if self.input_features.get(name, {}).get("type") == "VISUAL":
-            image = torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float() / 255.0
-            size, trained = tuple(image.shape[1:]), tuple(self.input_features[name]["shape"][1:])
-            return resize_image(image, trained) if must_resize(name, size, trained) else image
+            return image_tensor(value, self.input_features[name]["shape"][1:], name)
         return torch.as_tensor(np.asarray(self.units.to_dataset(name, value), dtype=np.float32))
 
     def to_policy_actions(self, actions: np.ndarray) -> torch.Tensor:

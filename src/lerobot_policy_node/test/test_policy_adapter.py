@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lerobot_dataset.features import DEFAULT_FEATURES
-from lerobot_policy_node.images import ImageSizeError
+from lerobot_dataset.images import ImageSizeError
 from lerobot_policy_node.policy import LoadedPolicy
 from lerobot_training.checkpoint import save_pretrained
 from lerobot_training.policies import make_policy, make_policy_config, make_pre_post_processors
@@ -103,7 +103,7 @@ def test_the_checkpoints_chunk_length_and_temporal_ensembling_reach_the_adapter(
 
 
 def test_images_of_the_trained_aspect_ratio_are_resized_others_refused(diffusion):
-    """The rule of images.py, applied where images become tensors (trained on 16×16)."""
+    """The rule of lerobot_dataset.images, applied where images become tensors (trained on 16×16)."""
     diffusion.reset()
     larger = {**observation(1.0), "observation.images.front": np.full((32, 32, 3), 10, np.uint8)}
     batch = diffusion.to_batch(larger)

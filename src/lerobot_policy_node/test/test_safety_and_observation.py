@@ -5,8 +5,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from lerobot_dataset.images import ImageSizeError, must_resize
 from lerobot_dataset.mapping import parse_mapping
-from lerobot_policy_node.images import ImageSizeError, must_resize
 from lerobot_policy_node.observation import ObservationBuffer, StaleObservation, check_mapping
 from lerobot_policy_node.safety import SafetyFilter, SafetyLimits
 

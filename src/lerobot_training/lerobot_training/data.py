@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lerobot_dataset.features import is_depth
 from lerobot_dataset.torch_dataset import LeRobotTorchDataset
 from lerobot_training.augmentation import ImageAugmentation
 from lerobot_training.features import ACTION
@@ -79,13 +80,15 @@ class ShardedEpochSampler(torch.utils.data.Sampler):
 
 
 class SeededAugmentedDataset(torch.utils.data.Dataset):
-    """Items of a LeRobotTorchDataset indexed by ``(position, sample_seed)``; cameras augmented with draws
-    seeded by ``sample_seed`` (leaving the caller's RNG untouched)."""
+    """Items of a LeRobotTorchDataset indexed by ``(position, sample_seed)``; colour cameras augmented with
+    draws seeded by ``sample_seed`` (leaving the caller's RNG untouched). Depth maps are left as recorded:
+    colour jitters mean nothing on millimetres, and clamping to [0, 1] would erase them."""
 
     def __init__(self, dataset: LeRobotTorchDataset, augmentation: ImageAugmentation | None) -> None:
         self.dataset = dataset
         self.augmentation = augmentation
-        self.camera_keys = list(dataset.reader.camera_keys if dataset.cameras is None else dataset.cameras)
+        cameras = dataset.reader.camera_keys if dataset.cameras is None else dataset.cameras
+        self.colour_cameras = [key for key in cameras if not is_depth(dataset.features[key])]
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -96,7 +99,7 @@ class SeededAugmentedDataset(torch.utils.data.Dataset):
         if self.augmentation is not None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(sample_seed)
-                for camera in self.camera_keys:
+                for camera in self.colour_cameras:
                     item[camera] = self.augmentation(item[camera])
         return item
 

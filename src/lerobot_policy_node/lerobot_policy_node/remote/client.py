@@ -67,7 +67,8 @@ class ServerError(RuntimeError):
 
 
 def encode_image(image: np.ndarray, encoding: str) -> np.ndarray | bytes:
-    """An H×W×C uint8 RGB (or H×W×1 mono) image as it travels: the array, or JPEG/PNG bytes."""
+    """An H×W×C image (RGB uint8, or a uint16 depth map H×W×1) as it travels: the array, or JPEG/PNG bytes
+    (16-bit PNG for depth)."""
     if encoding == "raw":
         return image
     pixels = image[..., 0] if image.shape[-1] == 1 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -135,6 +136,11 @@ class RemotePolicy:
             if encoding not in IMAGE_ENCODINGS:
                 raise ValueError(
                     f"image encoding for {name} must be one of {IMAGE_ENCODINGS}, got {encoding!r}"
+                )
+            feature = self.input_features.get(name, {})
+            if encoding == "jpeg" and feature.get("type") == "VISUAL" and feature["shape"][0] == 1:
+                raise ValueError(
+                    f"{name} is a depth map: JPEG is 8-bit and lossy, it cannot carry it; use png or raw"
                 )
         self._encodings = encodings
 

@@ -2,11 +2,12 @@
 
 On connect the server sends its metadata; then each binary frame from the client is an observation and
 the reply is ``{"actions": steps × action_dim, "server_timing": {...}}``. Observations use the checkpoint's
-feature names in the dataset's units: ``observation.state`` (vector), ``observation.images.<camera>`` (H×W×C
-uint8, or the bytes of a JPEG/PNG), ``task`` or ``prompt`` (text). Real-time chunking takes ``prev_actions``
-(the queued actions, dataset units) and ``inference_delay``. A request the server cannot serve is answered
-with a text frame saying why, then the connection closes (code 1011), as openpi's server does; other clients
-are not disturbed. One model serves every client: inference runs on one worker thread, in arrival order.
+feature names in the dataset's units: ``observation.state`` (vector), ``observation.images.<camera>`` (H×W×C,
+colour uint8 and depth uint16, or the bytes of a JPEG/PNG), ``task`` or ``prompt`` (text). Real-time
+chunking takes ``prev_actions`` (the queued actions, dataset units) and ``inference_delay``. A request the
+server cannot serve is answered with a text frame saying why, then the connection closes (code 1011), as
+openpi's server does; other clients are not disturbed. One model serves every client: inference runs on one
+worker thread, in arrival order.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve, unix_serv
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from lerobot_policy_node.images import ImageSizeError, must_resize
+from lerobot_dataset.images import ImageFormatError, ImageSizeError, check_image
 from lerobot_policy_node.remote.wire import WireError, pack, unpack
 
 LOG = logging.getLogger("lerobot-ros-serve")
@@ -85,7 +86,7 @@ def metadata(policy: ServedPolicy) -> dict[str, Any]:
 
 
 def _image(name: str, value: Any, shape: list[int]) -> np.ndarray:
-    channels, height, width = shape
+    channels = shape[0]
     if isinstance(value, bytes):  # JPEG or PNG
         decoded = cv2.imdecode(np.frombuffer(value, np.uint8), cv2.IMREAD_UNCHANGED)
         if decoded is None:
@@ -95,18 +96,14 @@ def _image(name: str, value: Any, shape: list[int]) -> np.ndarray:
         value = decoded
     if not isinstance(value, np.ndarray):
         raise RequestError(
-            f"{name}: expected an H×W×C uint8 array or JPEG/PNG bytes, got {type(value).__name__}"
+            f"{name}: expected an H×W×C array (colour uint8, depth uint16) or JPEG/PNG bytes, "
+            f"got {type(value).__name__}"
         )
     if value.ndim == 2 and channels == 1:
         value = value[..., None]
-    if value.dtype != np.uint8 or value.ndim != 3 or value.shape[2] != channels:
-        raise RequestError(
-            f"{name}: expected uint8 H×W×{channels} (trained on {(height, width, channels)}), "
-            f"got {value.dtype} {value.shape}"
-        )
     try:  # another size of the trained aspect ratio is resized by the policy, as in the policy node
-        must_resize(name, value.shape[:2], (height, width))
-    except ImageSizeError as error:
+        check_image(name, value, shape)
+    except (ImageFormatError, ImageSizeError) as error:
         raise RequestError(str(error)) from None
     return value if value.flags.writeable else value.copy()  # views of the frame are read-only
 

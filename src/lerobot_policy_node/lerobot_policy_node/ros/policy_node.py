@@ -6,7 +6,7 @@ deactivate: hold the last safe command. Services ~/start, ~/stop (hold while act
 
 Commands start from the robot's measured position (a finite observation.state): none is sent before one has
 arrived, after activation, ~/start and ~/reset alike. A camera whose images differ in size from the trained
-ones is resized when the aspect ratio is the same and refused otherwise (images.py).
+ones is resized when the aspect ratio is the same and refused otherwise (lerobot_dataset.images).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from lerobot_common.ros.messages import message_class
 from lerobot_common.ros.parameters import declare_parameters
 from lerobot_common.ros.qos import STATE_QOS
 from lerobot_common.ros.run import run_node
+from lerobot_dataset.images import ImageFormatError, ImageSizeError, check_image
 from lerobot_dataset.mapping import load_mapping
 from lerobot_dataset.units import mapping_units
 from lerobot_msgs.msg import ActionChunk, PolicyStatus, TopicStatistics
 from lerobot_policy_node.chunks import AGGREGATES, STRATEGY_CHOICES, make_merger, resolve_strategy
-from lerobot_policy_node.images import ImageSizeError, must_resize
 from lerobot_policy_node.observation import ObservationBuffer, StaleObservation, check_mapping
 from lerobot_policy_node.outputs import OUTPUTS, ControllerOutput
 from lerobot_policy_node.remote.client import (
@@ -362,15 +362,15 @@ class PolicyNode(LifecycleNode):
         known = self.image_sizes.get(feature)
         if known is not None and known[0] == size:
             return known[1]
-        trained = tuple(self.policy.input_features[feature]["shape"][1:])  # channel-first
+        trained = tuple(self.policy.input_features[feature]["shape"])  # channel-first
         try:
             refused = ""
-            if must_resize(feature, size, trained):
+            if check_image(feature, image, trained):
                 self.get_logger().info(
                     f"camera '{feature}': {size[1]}×{size[0]} images are resized to "
-                    f"{trained[1]}×{trained[0]}, the size the policy was trained on"
+                    f"{trained[2]}×{trained[1]}, the size the policy was trained on"
                 )
-        except ImageSizeError as error:
+        except (ImageFormatError, ImageSizeError) as error:
             refused = str(error)
             self.get_logger().error(refused)
         self.image_sizes[feature] = (size, refused)
