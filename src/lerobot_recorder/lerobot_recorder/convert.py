@@ -3,12 +3,14 @@
 Per bag: pass 1 decodes the joint streams (small) and reads image stamps straight from the CDR header (no
 image decode); the streams are aligned on the frame grid (lerobot_recorder.sync); pass 2 decodes only the
 images the kept frames use, in bag order, and streams frames into the dataset writer — memory stays bounded
-whatever the episode length. A bag that cannot be read or aligned is reported and skipped; the dataset keeps
-every episode converted before it, and a rerun resumes after the last converted bag. Joint values are stored
-in the units each feature asks for (lerobot_dataset.units). A bag that was never closed (no metadata.yaml, an
-MCAP without its footer) is salvaged up to its last complete record (lerobot_recorder.salvage) and reported.
+whatever the episode length. Time is never compressed: a stream missing for a frame or two is filled (and
+reported), a longer gap splits the bag into one episode per side, each frame stamped with its grid time.
+A bag that cannot be read or aligned is reported and skipped; the dataset keeps every episode converted
+before it, and a rerun resumes after the last converted bag. Joint values are stored in the units each
+feature asks for (lerobot_dataset.units). A bag that was never closed (no metadata.yaml, an MCAP without its
+footer) is salvaged up to its last complete record (lerobot_recorder.salvage) and reported.
 
-With several workers, each bag is decoded, aligned and encoded in its own process into a one-episode dataset
+With several workers, each bag is decoded, aligned and encoded in its own process into one-episode datasets
 next to the output (lerobot_recorder.scratch); the parent appends those episodes in bag order (the same
 episode indices, frames and values as one process gives) with the writer's crash-safe commit, moving the
 encoded videos, not re-encoding.
@@ -22,7 +24,7 @@ import multiprocessing
 import os
 import shutil
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -46,11 +48,19 @@ from lerobot_dataset.mapping import (
 from lerobot_dataset.units import MappingUnits, mapping_units
 from lerobot_recorder.bags import BagError, BagReader, OpenedBag, bag_metadata, open_bag
 from lerobot_recorder.msgdefs import UnknownMessageType
-from lerobot_recorder.report import write_report
+from lerobot_recorder.report import slow_streams, write_report
 from lerobot_recorder.salvage import SalvageError
 from lerobot_recorder.scratch import remove_stale, scratch_folder, worker_dies_with_parent
 from lerobot_recorder.streams import EpisodeReport, Stream
-from lerobot_recorder.sync import NS, Alignment, StreamPolicy, SyncError, align
+from lerobot_recorder.sync import (
+    DEFAULT_MAX_FILL,
+    MIN_EPISODE_S,
+    NS,
+    Alignment,
+    StreamPolicy,
+    SyncError,
+    align,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -147,26 +157,33 @@ def dataset_features(mapping: Mapping, streams: dict[str, Stream]) -> dict[str, 
     return features
 
 
-def write_frames(
+def aligned_frames(
     reader: BagReader,
     streams: dict[str, Stream],
     alignment: Alignment,
-    writer: DatasetWriter,
-    task: str,
     units: MappingUnits | None = None,
-) -> None:
-    """Pass 2: decode the images the kept frames use, in bag order, and add the frames in time order.
+    first_segment: int = 0,
+) -> Iterator[tuple[int, float, dict[str, np.ndarray]]]:
+    """Pass 2: decode the images the kept frames use, in bag order, and yield the frames in time order as
+    (segment, seconds since the segment's first frame, frame), from segment ``first_segment`` on.
     Joint values are converted from ROS units to the dataset's (``units``) before float32 rounding."""
-    frames = len(alignment.frame_times)
+    segments = alignment.segments[first_segment:]
+    begin = segments[0][0] if segments else len(alignment.frame_times)
+    frames = len(alignment.frame_times) - begin
+    picks = {name: pick[begin:] for name, pick in alignment.picks.items()}
+    times = alignment.frame_times[begin:]
+    lengths = [b - a for a, b in segments]
+    segment_of = np.repeat(np.arange(first_segment, first_segment + len(segments)), lengths)
+    segment_start = np.repeat([alignment.frame_times[a] for a, _ in segments], lengths)
     units = units or MappingUnits()
     joints = {
-        name: units.to_dataset(name, stream.values[alignment.picks[name]]).astype(np.float32)
+        name: units.to_dataset(name, stream.values[picks[name]]).astype(np.float32)
         for name, stream in streams.items()
         if stream.values is not None
     }
     images = {name: stream for name, stream in streams.items() if stream.values is None}
     # bag position of the message each frame uses, per camera, and the last frame that uses each message
-    wanted = {name: stream.positions[alignment.picks[name]] for name, stream in images.items()}
+    wanted = {name: stream.positions[picks[name]] for name, stream in images.items()}
     last_use = {name: {int(p): k for k, p in enumerate(wanted[name])} for name in images}
     cache: dict[str, dict[int, np.ndarray]] = {name: {} for name in images}
     seen = dict.fromkeys(images, -1)
@@ -175,7 +192,7 @@ def write_frames(
         topic_features.setdefault(stream.source.topic, []).append(name)
     next_frame = 0
 
-    def emit_ready() -> None:
+    def ready() -> Iterator[tuple[int, float, dict[str, np.ndarray]]]:
         nonlocal next_frame
         while next_frame < frames and all(seen[n] >= wanted[n][next_frame] for n in images):
             frame = {name: values[next_frame] for name, values in joints.items()}
@@ -184,13 +201,14 @@ def write_frames(
                 frame[name] = cache[name][position]
                 if last_use[name][position] == next_frame:
                     del cache[name][position]
-            writer.add_frame(frame, task=task)
+            elapsed = (times[next_frame] - segment_start[next_frame]) / NS
+            yield int(segment_of[next_frame]), float(elapsed), frame
             next_frame += 1
 
     connections = [c for c in reader.connections if c.topic in topic_features]
     topic_positions = dict.fromkeys(topic_features, -1)
-    emit_ready()  # a dataset without cameras is complete already
-    for connection, _, raw in reader.messages(connections=connections) if images else ():
+    yield from ready()  # a dataset without cameras is complete already
+    for connection, _, raw in reader.messages(connections=connections) if images and frames else ():
         topic_positions[connection.topic] += 1
         position = topic_positions[connection.topic]
         for name in topic_features[connection.topic]:
@@ -199,7 +217,7 @@ def write_frames(
                 cache[name][position] = image_array(
                     reader.deserialize(raw, connection.msgtype), images[name].source.type
                 )
-        emit_ready()
+        yield from ready()
     if next_frame != frames:
         raise BagError(
             f"only {next_frame} of {frames} frames could be assembled (images missing from the bag)"
@@ -229,8 +247,10 @@ def expand_bags(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 class ConvertedRegistry:
     """Which bags became which episodes (meta/lerobot_ros/converted.json), so that a rerun resumes.
 
-    An entry is written as pending before its episode is saved and marked done after; a pending entry found
-    later is done if the dataset holds its episode (the crash came after the save) and dropped otherwise.
+    A bag gives one episode per segment (more than one when a gap split it). Its entry is written as pending
+    before its first episode is saved and marked done after the last; a pending entry found later keeps the
+    episodes the dataset holds (the crash came after their save): done if all are there, dropped if none is,
+    else the rerun converts only the segments still missing (``saved`` says how many are in the dataset).
     """
 
     def __init__(self, root: Path) -> None:
@@ -240,8 +260,11 @@ class ConvertedRegistry:
     def settle(self, num_episodes: int) -> None:
         for bag, entry in list(self.entries.items()):
             if entry["state"] == "pending":
-                if entry["episode_index"] < num_episodes:
+                saved = min(max(num_episodes - entry["episode_index"], 0), entry.get("episodes", 1))
+                if saved == entry.get("episodes", 1):
                     entry["state"] = "done"
+                elif saved:
+                    entry["saved"] = saved
                 else:
                     del self.entries[bag]
         self._save()
@@ -250,9 +273,32 @@ class ConvertedRegistry:
         entry = self.entries.get(str(bag.resolve()))
         return entry["episode_index"] if entry and entry["state"] == "done" else None
 
-    def mark(self, bag: Path, episode_index: int, state: str) -> None:
-        self.entries[str(bag.resolve())] = {"episode_index": episode_index, "state": state}
+    def saved(self, bag: Path) -> int:
+        """Episodes of ``bag`` the dataset holds from a run that was killed while converting it."""
+        entry = self.entries.get(str(bag.resolve()))
+        return entry.get("saved", 0) if entry and entry["state"] == "pending" else 0
+
+    def mark(self, bag: Path, episode_index: int, state: str, episodes: int = 1, saved: int = 0) -> None:
+        """``episode_index``: the bag's first episode; ``episodes``: their count; ``saved``: how many are
+        saved so far."""
+        entry = {"episode_index": episode_index, "episodes": episodes, "state": state}
+        self.entries[str(bag.resolve())] = entry | ({"saved": saved} if state == "pending" else {})
         self._save()
+
+    def abandon(self, bag: Path) -> int:
+        """A bag that failed mid-way: its episodes saved so far stay (the entry keeps only them); returns
+        their count."""
+        key = str(bag.resolve())
+        entry = self.entries.get(key)
+        if not entry or entry["state"] != "pending":
+            return 0
+        saved = entry.get("saved", 0)
+        if saved:
+            self.entries[key] = {"episode_index": entry["episode_index"], "episodes": saved, "state": "done"}
+        else:
+            del self.entries[key]
+        self._save()
+        return saved
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -335,11 +381,29 @@ class PreparedBag:
 RunMapping = tuple[Mapping, str]
 
 
+@dataclass(frozen=True)
+class BagOptions:
+    """How every bag of a run is converted (see convert_bags)."""
+
+    mapping: Mapping | None
+    task: str | None
+    fallback: RunMapping | None
+    max_fill: int = DEFAULT_MAX_FILL
+
+    def prepare(self, opened: OpenedBag, bag: Path) -> PreparedBag:
+        return prepare_bag(opened, bag, self.mapping, self.task, self.fallback, self.max_fill)
+
+
 def prepare_bag(
-    opened: OpenedBag, bag: Path, mapping: Mapping | None, task: str | None, fallback: RunMapping | None
+    opened: OpenedBag,
+    bag: Path,
+    mapping: Mapping | None,
+    task: str | None,
+    fallback: RunMapping | None,
+    max_fill: int = DEFAULT_MAX_FILL,
 ) -> PreparedBag:
     """Pass 1 of one bag: its mapping (given, else stored, else ``fallback`` for a salvaged bag), task, unit
-    conversions, streams and alignment."""
+    conversions, streams and alignment (``max_fill``: see lerobot_recorder.sync)."""
     custom, note = opened.custom, opened.salvaged
     if mapping is None and "lerobot.mapping" not in custom and opened.salvaged and fallback is not None:
         mapping = fallback[0]
@@ -348,9 +412,20 @@ def prepare_bag(
     units = mapping_units(bag_map)
     streams = read_streams(opened.reader, bag_map)
     policies = {name: default_policy(s.source, bag_map.fps) for name, s in streams.items()}
-    alignment = align({name: s.times for name, s in streams.items()}, bag_map.fps, policies)
+    alignment = align({name: s.times for name, s in streams.items()}, bag_map.fps, policies, max_fill)
+    slow = slow_streams(streams, bag_map.fps)
     if not len(alignment.frame_times):
-        raise BagError("every frame was dropped: see the stream gaps (tolerances in the mapping)")
+        rates = "".join(f"; {name} ran at {rate:.1f} Hz" for name, rate in slow.items())
+        raise BagError(
+            f"every frame was cut: no stretch of at least {MIN_EPISODE_S} s had a sample of every camera and "
+            f"action within its tolerance{rates} (the dataset is {bag_map.fps} fps): record with faster "
+            "cameras, or set a longer 'tolerance' for the feature in the mapping"
+        )
+    for name, rate in slow.items():
+        logger.warning(
+            "%s: %s ran at %.1f Hz, below the dataset's %d fps (see its sync report)",
+            *(bag, name, rate, bag_map.fps),
+        )
     task = task or custom.get("lerobot.task") or bag_map.task
     return PreparedBag(bag_map, task, units, streams, alignment, note)
 
@@ -378,11 +453,13 @@ def convert_bags(
     video: VideoEncoderConfig | None = None,
     progress: bool = True,
     workers: int = 1,
+    max_fill: int = DEFAULT_MAX_FILL,
 ) -> ConversionResult:
     """Convert episode bags into the dataset at ``output`` (created, or appended to); see the module doc.
 
     ``mapping`` defaults to the one each bag stores; ``task`` to the bag's task, then the mapping's.
     ``workers`` > 1 converts that many bags at once, one process each (capped by the bag count).
+    ``max_fill``: grid frames a stream may miss in a row and be filled; a longer gap splits the episode.
     """
     root = Path(output)
     result = ConversionResult(root)
@@ -395,11 +472,11 @@ def convert_bags(
             todo.append(bag)
     remove_stale(root)  # scratch folders of a parallel run that was killed, whatever this run's workers
     workers = min(workers, len(todo))
-    fallback = None if mapping else run_mapping(root, todo)
+    bag_options = BagOptions(mapping, task, None if mapping else run_mapping(root, todo), max_fill)
     if workers > 1:
-        _convert_parallel(todo, root, mapping, task, video, progress, workers, registry, result, fallback)
+        _convert_parallel(todo, root, bag_options, video, progress, workers, registry, result)
     else:
-        _convert_sequential(todo, root, mapping, task, video, progress, registry, result, fallback)
+        _convert_sequential(todo, root, bag_options, video, progress, registry, result)
     return result
 
 
@@ -411,41 +488,55 @@ def _converted(result: ConversionResult, report: EpisodeReport, note: str) -> No
         result.salvaged.append((report.bag, note))
 
 
+def _skipped(result: ConversionResult, registry: ConvertedRegistry, bag: Path, error: Exception) -> None:
+    reason = str(error)
+    saved = registry.abandon(bag)
+    if saved:  # a split bag: the episodes before the failure are in the dataset (lerobot can delete them)
+        reason += f"; its first {saved} episode(s), before a gap, were converted"
+    logger.warning("skipped %s: %s", bag, reason)
+    result.skipped.append((bag, reason))
+
+
 def _convert_sequential(
     bags: list[Path],
     root: Path,
-    mapping: Mapping | None,
-    task: str | None,
+    options: BagOptions,
     video: VideoEncoderConfig | None,
     progress: bool,
     registry: ConvertedRegistry,
     result: ConversionResult,
-    fallback: RunMapping | None,
 ) -> None:
     writer: DatasetWriter | None = None
     try:
         for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
             try:
                 with open_bag(bag) as opened:
-                    reader = opened.reader
-                    prepared = prepare_bag(opened, bag, mapping, task, fallback)
+                    prepared = options.prepare(opened, bag)
                     if writer is None:
                         writer = open_dataset(root, prepared.mapping, prepared.features, video)
                         registry.settle(writer.num_episodes)
-                    index = writer.num_episodes
-                    registry.mark(bag, index, "pending")
-                    write_frames(
-                        reader, prepared.streams, prepared.alignment, writer, prepared.task, prepared.units
+                    skip = registry.saved(bag)  # episodes a killed run saved already
+                    first = writer.num_episodes - skip
+                    count = len(prepared.alignment.segments)
+                    registry.mark(bag, first, "pending", count, skip)
+                    frames = aligned_frames(
+                        opened.reader, prepared.streams, prepared.alignment, prepared.units, skip
                     )
+                    segment = skip
+                    for frame_segment, elapsed, frame in frames:
+                        if frame_segment != segment:
+                            writer.save_episode()
+                            registry.mark(bag, first, "pending", count, frame_segment)
+                            segment = frame_segment
+                        writer.add_frame(frame, task=prepared.task, timestamp=elapsed)
                     writer.save_episode()
-                    registry.mark(bag, index, "done")
+                    registry.mark(bag, first, "done", count)
             except BAG_ERRORS as error:
                 if writer is not None:
                     writer.discard_episode()
-                logger.warning("skipped %s: %s", bag, error)
-                result.skipped.append((bag, str(error)))
+                _skipped(result, registry, bag, error)
                 continue
-            _converted(result, prepared.report(bag, index), prepared.note)
+            _converted(result, prepared.report(bag, first), prepared.note)
     finally:
         if writer is not None:
             writer.close()
@@ -453,10 +544,10 @@ def _convert_sequential(
 
 @dataclass
 class EncodedBag:
-    """What a worker process sends back: a one-episode dataset, or why the bag was skipped."""
+    """What a worker process sends back: one one-episode dataset per segment, or why the bag was skipped."""
 
     bag: Path
-    folder: Path | None = None
+    folders: list[Path] = field(default_factory=list)
     mapping: Mapping | None = None
     features: dict[str, dict] | None = None
     report: EpisodeReport | None = None
@@ -464,45 +555,45 @@ class EncodedBag:
     error: str = ""
 
 
-def encode_bag(
-    bag: Path,
-    mapping: Mapping | None,
-    task: str | None,
-    video: VideoEncoderConfig,
-    folder: Path,
-    fallback: RunMapping | None,
-) -> EncodedBag:
-    """A worker's job: the bag converted into a new one-episode dataset at ``folder``."""
+def encode_bag(bag: Path, options: BagOptions, video: VideoEncoderConfig, folder: Path) -> EncodedBag:
+    """A worker's job: the bag converted into new one-episode datasets in ``folder``, one per segment."""
+    writer: DatasetWriter | None = None
+    folders: list[Path] = []
     try:
         with open_bag(bag) as opened:
-            reader = opened.reader
-            prepared = prepare_bag(opened, bag, mapping, task, fallback)
-            features = prepared.features
-            with DatasetWriter.create(
-                folder, fps=prepared.mapping.fps, features=features, robot_type=prepared.mapping.robot_type,
-                video=video,
-            ) as writer:  # fmt: skip
-                write_frames(
-                    reader, prepared.streams, prepared.alignment, writer, prepared.task, prepared.units
-                )
-                writer.save_episode()
+            prepared = options.prepare(opened, bag)
+            features, mapping = prepared.features, prepared.mapping
+            frames = aligned_frames(opened.reader, prepared.streams, prepared.alignment, prepared.units)
+            for segment, elapsed, frame in frames:
+                if len(folders) <= segment:
+                    if writer is not None:
+                        writer.save_episode()
+                        writer.close()
+                    folders.append(folder / f"{segment:06d}")
+                    writer = DatasetWriter.create(
+                        folders[-1], fps=mapping.fps, features=features, robot_type=mapping.robot_type,
+                        video=video,
+                    )  # fmt: skip
+                writer.add_frame(frame, task=prepared.task, timestamp=elapsed)
+            writer.save_episode()
+            writer.close()
     except BAG_ERRORS as error:  # sent back as text: some of these exceptions do not survive pickling
+        if writer is not None:
+            writer.close()
         shutil.rmtree(folder, ignore_errors=True)
         return EncodedBag(bag, error=str(error))
-    return EncodedBag(bag, folder, prepared.mapping, features, prepared.report(bag, -1), prepared.note)
+    return EncodedBag(bag, folders, mapping, features, prepared.report(bag, -1), prepared.note)
 
 
 def _convert_parallel(
     bags: list[Path],
     root: Path,
-    mapping: Mapping | None,
-    task: str | None,
+    options: BagOptions,
     video: VideoEncoderConfig | None,
     progress: bool,
     workers: int,
     registry: ConvertedRegistry,
     result: ConversionResult,
-    fallback: RunMapping | None,
 ) -> None:
     if video is None:  # the workers encode as the dataset's own videos are (what appending one process does)
         if (root / "meta" / "info.json").is_file():
@@ -523,7 +614,7 @@ def _convert_parallel(
         writer: DatasetWriter | None = None
         try:
             futures = [
-                pool.submit(encode_bag, bag, mapping, task, video, scratch / f"{i:06d}", fallback)
+                pool.submit(encode_bag, bag, options, video, scratch / f"{i:06d}")
                 for i, bag in enumerate(bags)
             ]
             # appended in bag order, whichever worker finishes first
@@ -539,18 +630,19 @@ def _convert_parallel(
                     if writer is None:
                         writer = open_dataset(root, encoded.mapping, encoded.features, video)
                         registry.settle(writer.num_episodes)
-                    index = writer.num_episodes
-                    registry.mark(bag, index, "pending")
-                    writer.append_encoded_episode(encoded.folder)
-                    registry.mark(bag, index, "done")
+                    skip = registry.saved(bag)  # episodes a killed run saved already
+                    first, count = writer.num_episodes - skip, len(encoded.folders)
+                    for segment in range(skip, count):
+                        registry.mark(bag, first, "pending", count, segment)
+                        writer.append_encoded_episode(encoded.folders[segment])
+                    registry.mark(bag, first, "done", count)
                 except BAG_ERRORS as error:
-                    logger.warning("skipped %s: %s", bag, error)
-                    result.skipped.append((bag, str(error)))
+                    _skipped(result, registry, bag, error)
                     continue
                 finally:
-                    if encoded.folder is not None:
-                        shutil.rmtree(encoded.folder, ignore_errors=True)
-                _converted(result, replace(encoded.report, episode_index=index), encoded.note)
+                    if encoded.folders:
+                        shutil.rmtree(encoded.folders[0].parent, ignore_errors=True)
+                _converted(result, replace(encoded.report, episode_index=first), encoded.note)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             if writer is not None:

@@ -8,6 +8,8 @@ A killed recorder loses at most ``flush_interval`` seconds: the writer closes th
 sqlite3 transaction) that often, and stores the custom data in the storage file as soon as it opens it, so
 that a bag that never got its metadata.yaml can still be converted (lerobot_recorder.salvage reads both).
 A write error (disk full) ends the episode's writing; what is on disk is left as it is, for salvage.
+A camera whose messages arrive slower than the mapping's fps is warned about in the status while recording
+and in the episode's summary (the converter would have to fill or split its frames).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rosbags.typesys.store import Typestore
 
 from lerobot_dataset.mapping import Mapping
 from lerobot_recorder.msgdefs import typestore_for
+from lerobot_recorder.sync import below_fps
 
 # rosbag2 metadata version 8 is what Jazzy writes; Jazzy, Kilted and rosbags read it. Humble's tools need
 # `ros2 bag reindex` for bags of newer distros (rosbag2 only keeps backward compatibility).
@@ -61,11 +64,19 @@ class TopicStats:
     dropped: int = 0
     last_receive: float | None = None
     recent: deque[float] = field(default_factory=deque)
+    arrivals: int = 0  # messages that reached put() in this episode, recorded or dropped
+    first_receive: float | None = None
 
     def rate(self, now: float) -> float:
         while self.recent and self.recent[0] < now - RATE_WINDOW_S:
             self.recent.popleft()
         return len(self.recent) / RATE_WINDOW_S
+
+    def episode_rate(self) -> float | None:
+        """Messages per second since the first of the episode; None before a rate window has passed."""
+        if self.first_receive is None or self.last_receive - self.first_receive < RATE_WINDOW_S:
+            return None
+        return (self.arrivals - 1) / (self.last_receive - self.first_receive)
 
     def age(self, now: float) -> float:
         return -1.0 if self.last_receive is None else now - self.last_receive
@@ -102,6 +113,8 @@ class EpisodeSummary:
     dropped: int
     silent: tuple[str, ...] = ()  # topics that sent nothing in the episode
     error: str = ""  # why the bag is incomplete (the writing failed); empty when it was saved whole
+    slow: tuple[tuple[str, float], ...] = ()  # cameras (topic, Hz) that ran below the mapping's fps
+    fps: int = 0  # the mapping's
 
 
 def episode_folder(output_dir: Path, index: int) -> Path:
@@ -149,6 +162,7 @@ class EpisodeRecorder:
         self._last_saved: Path | None = None
         self.last_summary: EpisodeSummary | None = None  # of the last episode stopped
         self._stats: dict[str, TopicStats] = {}
+        self._cameras = {s.topic for s in mapping.features.values() if s.is_image}
         self._thread: threading.Thread | None = None
         self._queue: SimpleQueue = SimpleQueue()
         self._queued_bytes = 0
@@ -218,7 +232,10 @@ class EpisodeRecorder:
             stats = self._stats.get(topic)
             if stats is None or not self._episode_open():
                 return False
+            if stats.first_receive is None:
+                stats.first_receive = now
             stats.last_receive = now
+            stats.arrivals += 1
             stats.recent.append(now)
             if self._state == State.ERROR or self._queued_bytes + len(data) > self.max_queue_bytes:
                 stats.dropped += 1
@@ -246,6 +263,8 @@ class EpisodeRecorder:
                 dropped=sum(s.dropped for s in self._stats.values()),
                 silent=tuple(t for t, s in sorted(self._stats.items()) if not s.received and not s.dropped),
                 error=self._write_error,
+                slow=self._slow_cameras(),
+                fps=self.mapping.fps,
             )
             self.last_summary = summary
             self._episodes_saved += 1
@@ -382,6 +401,12 @@ class EpisodeRecorder:
     def _episode_open(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def _slow_cameras(self) -> tuple[tuple[str, float], ...]:
+        """(topic, Hz) of the cameras whose messages arrive slower than the mapping's fps in this episode."""
+        cameras = sorted(self._cameras & set(self._stats))
+        rates = {topic: self._stats[topic].episode_rate() for topic in cameras}
+        return tuple((t, r) for t, r in rates.items() if r is not None and below_fps(r, self.mapping.fps))
+
     def _fail(self, message: str) -> None:
         with self._lock:
             self._state = State.ERROR
@@ -397,6 +422,9 @@ class EpisodeRecorder:
         now = self._clock()
         with self._lock:
             recording = self._episode_open()
+            message = self._message
+            if self._state == State.RECORDING and (slow := self._slow_cameras()):
+                message += "; " + slow_warning(slow, self.mapping.fps)
             return Status(
                 state=self._state,
                 profile=self.mapping.name,
@@ -413,8 +441,18 @@ class EpisodeRecorder:
                     TopicSnapshot(topic, s.received, s.dropped, s.rate(now), s.age(now))
                     for topic, s in sorted(self._stats.items())
                 ),
-                message=self._message,
+                message=message,
             )
+
+
+def slow_warning(slow: tuple[tuple[str, float], ...], fps: int) -> str:
+    """The warning about cameras (topic, Hz) slower than the mapping's ``fps``."""
+    rates = ", ".join(f"{topic} ran at {rate:.1f} Hz" for topic, rate in slow)
+    return (
+        f"WARNING: {rates}, below the mapping's {fps} fps: the converter fills the frames it misses or "
+        "splits the episode where it lags; lower the camera's resolution (the sim's image_width/"
+        "image_height) or load, or the mapping's fps"
+    )
 
 
 def describe(summary: EpisodeSummary) -> str:
@@ -428,6 +466,8 @@ def describe(summary: EpisodeSummary) -> str:
             f"; WARNING: nothing was recorded from {', '.join(summary.silent)}: check that its publisher "
             "runs and sends the type the mapping names"
         )
+    if summary.slow:
+        text += "; " + slow_warning(summary.slow, summary.fps)
     return text
 
 

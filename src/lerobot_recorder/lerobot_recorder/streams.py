@@ -26,9 +26,15 @@ class Stream:
 
 @dataclass
 class EpisodeReport:
+    """A bag's conversion: its episodes (one per segment of the alignment) start at ``episode_index``."""
+
     bag: Path
     episode_index: int
     frames: int
     fps: int
     alignment: Alignment
     streams: dict[str, Stream]
+
+    @property
+    def episodes(self) -> list[int]:
+        return list(range(self.episode_index, self.episode_index + len(self.alignment.segments)))

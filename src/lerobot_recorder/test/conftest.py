@@ -44,10 +44,12 @@ def frame_value(k: int) -> int:
 
 @pytest.fixture
 def make_bag():
-    """make_bag(path, storage="mcap", seconds=2.0, camera_start=0.0, camera_gap=None, shuffle=False) writes a
-    synthetic episode bag: /joint_states at 100 Hz whose first position is the stamp in seconds, /arm/commands
-    at 30 Hz (no header: stamped by receive time) carrying the frame number, and /front, /wrist cameras at
-    30 Hz (64×48) filled with frame_value(k). Stamps start at 100 s; receive times are stamps + 2 ms."""
+    """make_bag(path, storage="mcap", seconds=2.0, camera_start=0.0, camera_gap=None, shuffle=False,
+    command_delay=0.002, camera_rate=FPS) writes a synthetic episode bag: /joint_states at 100 Hz whose first
+    position is the stamp in seconds, /arm/commands at 30 Hz (no header: stamped by receive time, which is
+    ``command_delay`` s after its frame time) carrying the frame number, and /front, /wrist cameras at 30 Hz
+    (64×48) filled with frame_value(k) (/front only every FPS/``camera_rate``-th frame). Stamps start at
+    100 s; other receive times are stamps + 2 ms (joints), + 3 ms (images)."""
     import numpy as np
     from rosbags.rosbag2 import Writer
     from rosbags.rosbag2.enums import StoragePlugin
@@ -60,7 +62,10 @@ def make_bag():
     def header(ns: int):
         return Header(stamp=Time(sec=ns // NS, nanosec=ns % NS), frame_id="")
 
-    def make(path: Path, storage="mcap", seconds=2.0, camera_start=0.0, camera_gap=None, shuffle=False):
+    def make(
+        path: Path, storage="mcap", seconds=2.0, camera_start=0.0, camera_gap=None, shuffle=False,
+        command_delay=0.002, camera_rate=FPS,
+    ):  # fmt: skip
         plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
         base = 100 * NS
         messages = []  # (receive ns, topic, msgtype, message)
@@ -77,14 +82,16 @@ def make_bag():
                 layout=t["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0),
                 data=np.array([float(k)] + [0.0] * 5),
             )
-            messages.append((stamp + 2_000_000, "/arm/commands", "std_msgs/msg/Float64MultiArray", command))
+            received = stamp + round(command_delay * NS)
+            messages.append((received, "/arm/commands", "std_msgs/msg/Float64MultiArray", command))
             for camera in ("front", "wrist"):
                 in_gap = (
                     camera_gap is not None
                     and camera == "front"
                     and camera_gap[0] <= k * 1 / FPS < camera_gap[1]
                 )
-                if (camera == "wrist" and k / FPS < camera_start) or in_gap:
+                slow = camera == "front" and k % round(FPS / camera_rate)
+                if (camera == "wrist" and k / FPS < camera_start) or in_gap or slow:
                     continue
                 pixels = np.full((48, 64, 3), frame_value(k), np.uint8)
                 image = t["sensor_msgs/msg/Image"](

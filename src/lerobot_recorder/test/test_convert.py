@@ -81,7 +81,7 @@ def test_late_camera_trims_the_start(make_bag, tmp_path):
     assert abs(float(first["observation.images.front"].mean()) - make_bag.frame_value(15)) < 3
 
 
-def test_gap_drops_frames_and_is_reported(make_bag, tmp_path):
+def test_a_gap_longer_than_max_fill_is_cut_and_reported(make_bag, tmp_path):
     bag = make_bag(tmp_path / "bags" / "episode_000000", camera_gap=(0.8, 1.2))
     report = convert_bags([bag], tmp_path / "dataset", progress=False).reports[0]
     dropped = report.alignment.dropped["observation.images.front"]

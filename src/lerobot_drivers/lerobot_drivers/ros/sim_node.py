@@ -4,7 +4,8 @@ Publishes `joint_states` (radians), `<camera>/image_raw` (rgb8) + `<camera>/came
 cube and target poses (`~/cube_pose`, `~/target_pose`; both also relative to the gripper, with the cube's
 grasp yaw, as one Float64MultiArray on `~/object_state`, ordered as sim.scene.OBJECT_STATE_NAMES, for
 policies given the scene's state) and
-the task's success (`~/success`, latched); takes position commands on `arm/commands` (Float64MultiArray in
+the task's success (`~/success`, latched), and per camera the achieved frame rate on `/diagnostics` (WARN when
+rendering cannot keep up with `camera_rate`); takes position commands on `arm/commands` (Float64MultiArray in
 joint order, like a forward command controller) and
 `arm/joint_commands` (JointState by name, like topic_based_ros2_control), and refuses a command with a NaN or
 infinite value whole (with a throttled warning); services `~/reset` (arm home, next
@@ -24,6 +25,7 @@ import time
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Pose, PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -44,11 +46,14 @@ from lerobot_drivers.ros.conversions import (
     joint_state_msg,
     stamp_from_seconds,
 )
+from lerobot_drivers.sim.rate import RateMeter
 from lerobot_drivers.sim.render import CameraRenderer, RenderBackendError
 from lerobot_drivers.sim.scene import TASKS, Layout, SimArm, SimConfig
 
 START_TIMEOUT = 60.0  # seconds for the simulation thread to load the scene and open its renderer
 SIGNAL_CHECK_PERIOD = 0.1  # seconds between two looks at a pending Ctrl-C while spinning
+RATE_WINDOW = 2.0  # seconds of frames the achieved camera rate is measured over
+RATE_MARGIN = 0.9  # a camera below this share of camera_rate is a WARN in the diagnostics
 
 PARAMETERS = {
     "scene": ("", "MJCF scene file; empty: config/sim/so101_cube.xml"),
@@ -57,13 +62,16 @@ PARAMETERS = {
     "joint_state_rate": (100.0, "joint_states and poses, Hz"),
     "camera_rate": (30.0, "images per second per camera; 0 disables"),
     "cameras": (["front", "wrist"], "MJCF cameras to publish"),
-    "image_width": (640, "image width, pixels"),
-    "image_height": (480, "image height, pixels"),
+    # The demo dataset's size (what config/training/act_sim_vision.yaml trains on): rendering 640×480 takes
+    # most of a CPU core per camera, and a loaded machine then delivers a few frames per second, not 30.
+    "image_width": (128, "image width, pixels"),
+    "image_height": (96, "image height, pixels"),
     "publish_clock": (False, "stamp with simulated time and publish /clock (use_sim_time)"),
     "real_time_factor": (
         1.0,
         "simulated seconds per wall second; <= 0 runs as fast as possible (needs publish_clock)",
     ),
+    "diagnostics_period": (1.0, "seconds between /diagnostics messages (achieved camera rates)"),
 }
 
 
@@ -87,6 +95,11 @@ class SimNode(Node):
         if self._camera_rate <= 0:
             self._cameras = []
         self._image_size = (int(width), int(height))
+        if p["diagnostics_period"] <= 0:
+            raise ValueError(f"diagnostics_period must be positive, got {p['diagnostics_period']}")
+        # Measured on the stamps' clock (simulated time with publish_clock): the rate a recording sees.
+        self._meters = {c: RateMeter(RATE_WINDOW) for c in self._cameras}
+        self._skipped = 0  # camera frames not rendered because the physics would have fallen behind
 
         self.sim = SimArm(SimConfig(scene=scene, seed=int(seed), task=task))
         self._lock = threading.Lock()
@@ -115,6 +128,9 @@ class SimNode(Node):
         self.create_subscription(JointState, "arm/joint_commands", self._on_joint_commands, COMMAND_QOS)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, "~/randomize_cube", self._on_randomize)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", STATE_QOS)
+        if self._cameras:
+            self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
 
     # -- lifecycle
 
@@ -206,8 +222,13 @@ class SimNode(Node):
             if renderer is not None and now >= next_camera - 0.5 * self.sim.timestep:
                 next_camera += camera_period
                 if not self._behind(now, camera_period):
-                    self._publish_images(renderer, stamp)
+                    self._publish_images(renderer, stamp, now)
+                else:
+                    self._skipped += 1
             self._pace(min(next_joint, next_camera))
+
+    def _rate_clock(self, sim_time: float) -> float:
+        return sim_time if self._publish_clock else time.monotonic()
 
     def _stamp(self, sim_time: float) -> Time:
         return stamp_from_seconds(sim_time) if self._publish_clock else self.get_clock().now().to_msg()
@@ -248,7 +269,7 @@ class SimNode(Node):
             self._success = success
             self._success_pub.publish(Bool(data=success))
 
-    def _publish_images(self, renderer: CameraRenderer, stamp: Time) -> None:
+    def _publish_images(self, renderer: CameraRenderer, stamp: Time, sim_time: float) -> None:
         for camera in renderer.cameras:
             with self._lock:  # the scene snapshot reads the state; drawing it does not
                 renderer.update_scene(self.sim.data, camera)
@@ -259,6 +280,49 @@ class SimNode(Node):
             self._info_pubs[camera].publish(
                 camera_info_msg(intrinsics.width, intrinsics.height, intrinsics.matrix(), stamp, frame)
             )
+            with self._lock:
+                self._meters[camera].tick(self._rate_clock(sim_time))
+
+    # -- diagnostics (executor thread)
+
+    def _publish_diagnostics(self) -> None:
+        with self._lock:
+            now = self._rate_clock(self.sim.time)
+            rates = {camera: meter.rate(now) for camera, meter in self._meters.items()}
+            published = {camera: meter.count for camera, meter in self._meters.items()}
+            skipped = self._skipped
+        width, height = self._image_size
+        statuses = []
+        for camera, rate in rates.items():
+            level, message = DiagnosticStatus.OK, f"{rate or 0.0:.1f} Hz of {self._camera_rate:g} Hz"
+            if rate is None:
+                message = f"measuring the frame rate (over {RATE_WINDOW:g} s)"
+            elif rate < RATE_MARGIN * self._camera_rate:
+                level = DiagnosticStatus.WARN
+                message += (
+                    f": rendering {width}×{height} cannot keep up on this machine; lower image_width/"
+                    "image_height or camera_rate (a recording at the dataset's fps would miss frames)"
+                )
+            values = {
+                "rate_hz": "" if rate is None else f"{rate:.2f}",
+                "target_hz": f"{self._camera_rate:g}",
+                "width": str(width),
+                "height": str(height),
+                "frames_published": str(published[camera]),
+                "frames_skipped": str(skipped),  # a skipped frame is skipped for every camera
+            }
+            statuses.append(
+                DiagnosticStatus(
+                    level=level,
+                    name=f"{self.get_fully_qualified_name()}: {camera} camera",
+                    message=message,
+                    hardware_id="sim",
+                    values=[KeyValue(key=k, value=v) for k, v in values.items()],
+                )
+            )
+        self._diagnostics_pub.publish(
+            DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=statuses)
+        )
 
 
 def _pose_msg(position: np.ndarray, quat: np.ndarray, stamp: Time) -> PoseStamped:

@@ -132,7 +132,7 @@ class RecordNode(Node):
         if summary.error:
             raise RecorderError(f"episode {summary.episode_index} was not saved whole: {summary.error}")
         text = f"saved {describe(summary)}{self._silent_hints(summary)}; bag: {summary.bag_path}"
-        (self.get_logger().warning if summary.silent else self.get_logger().info)(text)
+        (self.get_logger().warning if summary.silent or summary.slow else self.get_logger().info)(text)
         return text
 
     def _silent_hints(self, summary: EpisodeSummary) -> str:
