@@ -472,6 +472,7 @@ def test_topics_that_sent_nothing_are_warned_about_at_stop(make_recorder, client
         "type": "sensor_msgs/msg/Image",
     }
     mapping["features"]["action"]["type"] = "sensor_msgs/msg/JointState"  # published as Float64MultiArray
+    mapping["fps"] = 10  # far below the fake cameras' 30 Hz: slow cameras of a busy machine go unnamed
     mapping_file.write_text(yaml.safe_dump(mapping))
     statuses = StatusWatch(client)
     node = make_recorder(mapping_file.parent / "bags", mapping_file)
