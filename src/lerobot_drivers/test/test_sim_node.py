@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
@@ -28,6 +29,7 @@ from std_srvs.srv import Trigger
 from lerobot_common.conversions import stamp_ns
 from lerobot_drivers.ros.expert_node import ExpertNode
 from lerobot_drivers.ros.sim_node import LATCHED_QOS, STATE_QOS
+from lerobot_drivers.sim.rate import RateMeter
 from lerobot_drivers.sim.scene import JOINT_NAMES, SimArm, SimConfig
 
 pytestmark = pytest.mark.ros
@@ -294,3 +296,91 @@ def test_ctrl_c_stops_the_simulation_thread_before_ros_shuts_down(ros_context, s
     finally:
         executor.shutdown()
         node.destroy_node()
+
+
+# -- camera size and achieved rate (/diagnostics) ---------------------------------------------------------
+
+
+class Listener:
+    """The sim's front images and its cameras' diagnostic statuses, as they arrive."""
+
+    def __init__(self, context, namespace: str) -> None:
+        self.namespace = namespace
+        self.node = rclpy.create_node("rate_probe", namespace=namespace, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.images: list[Image] = []
+        self.statuses: list[DiagnosticStatus] = []
+        self.node.create_subscription(Image, "front/image_raw", self.images.append, qos_profile_sensor_data)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diagnostics, STATE_QOS)
+
+    def _diagnostics(self, array: DiagnosticArray) -> None:
+        self.statuses += [s for s in array.status if s.name.startswith(f"{self.namespace}/sim: ")]
+
+    def camera_status(self, camera: str, spin_until, predicate=lambda _: True) -> dict:
+        """The first status of ``camera`` with a measured rate that satisfies ``predicate``, as a dict."""
+
+        def found() -> dict | None:
+            for status in self.statuses:
+                values = {v.key: v.value for v in status.values}
+                if status.name.endswith(f"{camera} camera") and values["rate_hz"] and predicate(values):
+                    return {"level": status.level, "message": status.message, **values}
+            return None
+
+        assert spin_until(self.executor, lambda: found() is not None, START_TIMEOUT), self.statuses[-2:]
+        return found()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def listen(ros_context) -> Iterator:
+    listeners = []
+
+    def make(namespace: str) -> Listener:
+        listeners.append(Listener(ros_context, namespace))
+        return listeners[-1]
+
+    yield make
+    for listener in listeners:
+        listener.close()
+
+
+def test_the_default_image_size_is_the_demo_datasets_and_the_achieved_rate_is_diagnosed(
+    listen, spin_until, tmp_path
+):
+    with running_sim(tmp_path / "sim.log", camera_rate=10.0, joint_state_rate=50.0) as namespace:
+        listener = listen(namespace)
+        front = listener.camera_status("front", spin_until)
+        wrist = listener.camera_status("wrist", spin_until)
+        assert listener.images, "no front image arrived"
+    image = listener.images[-1]
+    assert (image.width, image.height) == (128, 96)  # what config/training/act_sim_vision.yaml trains on
+    for status in (front, wrist):
+        assert (status["width"], status["height"], status["target_hz"]) == ("128", "96", "10")
+        assert 0 < float(status["rate_hz"]) <= 11  # measured over the frames published in its window
+        assert int(status["frames_published"]) > 0
+        assert status["message"].startswith(f"{float(status['rate_hz']):.1f} Hz of 10 Hz")
+
+
+def test_a_camera_rate_the_renderer_cannot_reach_is_a_warning(listen, spin_until, tmp_path):
+    """No CPU renders two 640×480 cameras 2000 times a second: the sim skips frames and says so."""
+    parameters = {"camera_rate": 2000.0, "image_width": 640, "image_height": 480, "joint_state_rate": 50.0}
+    with running_sim(tmp_path / "sim.log", **parameters) as namespace:
+        front = listen(namespace).camera_status("front", spin_until, lambda v: int(v["frames_skipped"]) > 0)
+    assert front["level"] == DiagnosticStatus.WARN, front
+    assert float(front["rate_hz"]) < 0.9 * 2000
+    assert "rendering 640×480 cannot keep up" in front["message"] and "lower image_width" in front["message"]
+
+
+def test_the_rate_meter_counts_the_last_window_only():
+    meter = RateMeter(window=2.0)
+    assert meter.rate(0.0) is None  # nothing yet
+    for k in range(40):  # 10 Hz for 4 s
+        meter.tick(k / 10)
+    assert meter.rate(1.95) is None  # less than a window since the first frame
+    assert meter.rate(3.95) == pytest.approx(10.0)
+    assert meter.rate(10.0) == 0.0  # stalled: nothing in the last window
+    assert meter.count == 40

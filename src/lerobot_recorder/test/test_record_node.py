@@ -3,6 +3,7 @@ and when things go wrong: killed mid-episode, disk full, an output folder it can
 that sends nothing (real recorder processes, real bag files)."""
 
 import os
+import re
 import signal
 import sqlite3
 import struct
@@ -491,3 +492,50 @@ def test_topics_that_sent_nothing_are_warned_about_at_stop(make_recorder, client
     saved = statuses.wait(lambda s: s.state == RecorderStatus.IDLE and s.episodes_saved == 1)
     assert "WARNING" in saved.message and "/arm/commands, /side/image_raw" in saved.message, saved.message
     assert not any(topic in saved.message for topic in TOPICS if topic != "/arm/commands")
+
+
+# -- camera rates --------------------------------------------------------------------------------------------
+
+CAMERAS = ["/front/image_raw", "/wrist/image_raw"]  # the fake robot's, at 30 Hz
+SLOW = re.compile(r"WARNING: /front/image_raw ran at (\d+\.\d) Hz, /wrist/image_raw ran at (\d+\.\d) Hz, "
+                  r"below the mapping's 60 fps")  # fmt: skip
+
+
+def record_at_fps(fps: int, make_recorder, client, mapping_file: Path, until):
+    """One episode with the test mapping at ``fps``: (the first status while recording that satisfies
+    ``until``, the StopEpisode answer, the warnings logged)."""
+    mapping = yaml.safe_load(mapping_file.read_text())
+    mapping["fps"] = fps
+    mapping_file.write_text(yaml.safe_dump(mapping))
+    statuses = StatusWatch(client)
+    node = make_recorder(mapping_file.parent / "bags", mapping_file)
+    warnings: list[str] = []
+    node.get_logger().warning = warnings.append  # the real logger, spied on
+    wait_for_publishers(node)
+    assert call(client, StartEpisode, "/recorder/start_episode").success
+    recording = statuses.wait(lambda s: s.state == RecorderStatus.RECORDING and until(s))
+    return recording, call(client, StopEpisode, "/recorder/stop_episode"), warnings
+
+
+def test_cameras_below_the_mapping_fps_are_warned_about(make_recorder, client, mapping_file, fake_robot):
+    recording, stopped, warnings = record_at_fps(
+        60, make_recorder, client, mapping_file, lambda s: "WARNING" in s.message
+    )
+    assert SLOW.search(recording.message), recording.message
+    assert stopped.success, stopped.message
+    match = SLOW.search(stopped.message)
+    assert match, stopped.message
+    assert all(float(rate) < 54 for rate in match.groups())  # measured, about 30
+    assert "/joint_states" not in stopped.message and "/arm/commands" not in stopped.message
+    assert any(SLOW.search(w) for w in warnings), warnings
+
+
+def test_cameras_at_the_mapping_fps_are_not_warned_about(make_recorder, client, mapping_file, fake_robot):
+    def past_the_rate_window(status: RecorderStatus) -> bool:  # 2 s of camera messages
+        return status.elapsed >= 2.5 and all(t.received > 60 for t in status.topics if t.topic in CAMERAS)
+
+    recording, stopped, warnings = record_at_fps(  # 10 fps: a busy machine's 30 Hz cameras keep up
+        10, make_recorder, client, mapping_file, past_the_rate_window
+    )
+    assert stopped.success and "WARNING" not in stopped.message, stopped.message
+    assert "WARNING" not in recording.message and not warnings
