@@ -3,8 +3,10 @@
 For each episode: reset the sim (arm home, next seeded layout), reset and start the policy node, and let it
 act until the sim reports success or the episode times out; then stop the policy. Measures success, time and
 how close the gripper came to the cube (forward kinematics of the sim's model on the measured joint states),
-and writes the first episodes' camera images to an MP4. Talks to the sim and the policy node only through
-their topics and services, so it evaluates any policy node driving any sim instance.
+and writes the first episodes to an MP4: the cameras side by side, scaled to a watchable height, captioned
+with the episode, its time and the policy's latest action chunk. Logs and writes the success rate with its
+95 % Wilson interval. Talks to the sim and the policy node only through their topics and services, so it
+evaluates any policy node driving any sim instance.
 """
 
 from __future__ import annotations
@@ -23,23 +25,28 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
+from lerobot_bringup.rollout import FrameComposer, RolloutVideo, success_text, wilson_interval
 from lerobot_common.conversions import image_array, joint_positions_by_name
 from lerobot_common.ros.parameters import declare_parameters
 from lerobot_common.ros.qos import LATCHED_QOS, STATE_QOS
 from lerobot_common.ros.run import run_node, spin_until_finished
-from lerobot_dataset.video import VideoEncoderConfig, VideoFileEncoder
 from lerobot_drivers.sim.scene import JOINT_NAMES, GraspKinematics
+from lerobot_msgs.msg import ActionChunk
 
 PARAMETERS = {
     "episodes": (10, "evaluation episodes"),
     "episode_timeout": (20.0, "seconds before an episode counts as a failure"),
     "policy": ("/policy", "policy node whose ~/start, ~/stop and ~/reset services to call"),
     "scene": ("", "MJCF scene the sim runs (kinematics); empty: config/sim/so101_cube.xml"),
-    "video_camera": ("front", "camera whose images go to the video"),
+    "video_cameras": (
+        ["front", "wrist"],
+        "cameras side by side in the video, left to right; a frame is made at each image of the first",
+    ),
+    "video_height": (240, "height of the video's frames, pixels (images are scaled to it, keeping aspect)"),
     "ready_timeout": (120.0, "seconds the sim and policy services may take to accept (checkpoint loading)"),
     "video_path": ("", "MP4 of the first video_episodes episodes; empty: none"),
     "video_episodes": (1, "episodes written to the video"),
-    "video_fps": (30, "frame rate of the video (the camera's)"),
+    "video_fps": (30, "frame rate of the video (the first camera's)"),
     "results_path": ("", "JSON file for the outcomes; empty: none"),
 }
 
@@ -59,11 +66,10 @@ class SimEvaluator(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_eval", **kwargs)
         p = declare_parameters(self, PARAMETERS)
-        policy, scene, camera = p["policy"], p["scene"], p["video_camera"]
+        policy, scene = p["policy"], p["scene"]
         self._episodes, self._timeout = p["episodes"], p["episode_timeout"]
         self._ready_timeout = p["ready_timeout"]
-        self._video_path, self._video_episodes = p["video_path"], p["video_episodes"]
-        self._video_fps = p["video_fps"]
+        self._video_episodes = p["video_episodes"]
         self._results_path = p["results_path"]
         if self._episodes <= 0 or self._timeout <= 0:
             raise ValueError("episodes and episode_timeout must be positive")
@@ -79,13 +85,24 @@ class SimEvaluator(Node):
         self._retry_at = 0.0
         self._stage_start = self._now()
         self._distances: list[float] = []
-        self._video: VideoFileEncoder | None = None
+        self._composer = FrameComposer(p["video_cameras"], p["video_height"])
+        self._video = (
+            RolloutVideo(Path(p["video_path"]), p["video_fps"], self._composer) if p["video_path"] else None
+        )
+        self._chunk: ActionChunk | None = None  # the policy's latest in this episode, for the caption
 
         self.create_subscription(JointState, "joint_states", self._on_joints, STATE_QOS)
         self.create_subscription(PoseStamped, "sim/cube_pose", self._on_cube, STATE_QOS)
         self.create_subscription(Bool, "sim/success", self._on_success, LATCHED_QOS)
-        if self._video_path:
-            self.create_subscription(Image, f"{camera}/image_raw", self._on_image, qos_profile_sensor_data)
+        if self._video is not None:
+            for camera in self._composer.cameras:
+                self.create_subscription(
+                    Image,
+                    f"{camera}/image_raw",
+                    lambda msg, camera=camera: self._on_image(camera, msg),
+                    qos_profile_sensor_data,
+                )
+            self.create_subscription(ActionChunk, f"{policy}/action_chunk", self._on_chunk, 10)
         self._trigger_clients = {
             "sim_reset": self.create_client(Trigger, "sim/reset"),
             "reset": self.create_client(Trigger, f"{policy}/reset"),
@@ -99,8 +116,12 @@ class SimEvaluator(Node):
         return self._stage == "finished"
 
     @property
+    def successes(self) -> int:
+        return sum(o.success for o in self.outcomes)
+
+    @property
     def success_rate(self) -> float:
-        return sum(o.success for o in self.outcomes) / max(len(self.outcomes), 1)
+        return self.successes / max(len(self.outcomes), 1)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -116,17 +137,24 @@ class SimEvaluator(Node):
     def _on_success(self, msg: Bool) -> None:
         self._success = msg.data
 
-    def _on_image(self, msg: Image) -> None:
-        if self._stage != "running" or len(self.outcomes) >= self._video_episodes:
+    def _on_chunk(self, msg: ActionChunk) -> None:
+        self._chunk = msg
+
+    def _on_image(self, camera: str, msg: Image) -> None:
+        episode = len(self.outcomes)
+        if self._video is None or episode >= self._video_episodes:
             return
-        image = image_array(msg, "sensor_msgs/msg/Image")
-        if self._video is None:
-            Path(self._video_path).parent.mkdir(parents=True, exist_ok=True)
-            height, width = image.shape[:2]
-            self._video = VideoFileEncoder(
-                Path(self._video_path), self._video_fps, width, height, VideoEncoderConfig.h264(crf=23)
-            )
-        self._video.encode(image)
+        self._composer.update(camera, image_array(msg, "sensor_msgs/msg/Image"))
+        if self._stage == "running" and camera == self._composer.cameras[0]:
+            seconds = self._now() - self._stage_start
+            self._video.add(episode, seconds, self._caption(episode, seconds))
+
+    def _caption(self, episode: int, seconds: float) -> list[str]:
+        chunk, policy = self._chunk, "no action chunk yet"
+        if chunk is not None:
+            inference = f"inference {chunk.inference_time * 1e3:.0f} ms"
+            policy = f"chunk {chunk.sequence}: {chunk.horizon} actions, {inference}"
+        return [f"episode {episode + 1}/{self._episodes}  t {seconds:4.1f} s", policy]
 
     def _enter(self, stage: str) -> None:
         self._stage = stage
@@ -157,7 +185,7 @@ class SimEvaluator(Node):
             return
         self._refusal = ""
         if service == "sim_reset":  # what arrived before describes the previous episode
-            self._joints = self._cube = None
+            self._joints = self._cube = self._chunk = None
             self._success = False
         self._enter(next_stage)
 
@@ -195,26 +223,25 @@ class SimEvaluator(Node):
         self.get_logger().info(
             f"episode {outcome.episode}: {'success' if outcome.success else 'failure'} after "
             f"{outcome.seconds:.1f} s; gripper–cube {outcome.start_distance * 100:.1f} → closest "
-            f"{outcome.min_distance * 100:.1f} cm; {sum(o.success for o in self.outcomes)}/"
-            f"{len(self.outcomes)} successes"
+            f"{outcome.min_distance * 100:.1f} cm; {self.successes}/{len(self.outcomes)} successes"
         )
-        if self._video is not None and len(self.outcomes) >= self._video_episodes:
+        if self._video is not None and len(self.outcomes) == self._video_episodes:
             self._video.close()
-            self._video = None
         self._enter("stopping")
 
     def _finish(self) -> None:
         if self._video is not None:
             self._video.close()
-            self._video = None
         if self._results_path:
             summary = {
                 "episodes": len(self.outcomes),
+                "successes": self.successes,
                 "success_rate": self.success_rate,
+                "wilson_95": list(wilson_interval(self.successes, len(self.outcomes))),
                 "outcomes": [asdict(o) for o in self.outcomes],
             }
             Path(self._results_path).write_text(json.dumps(summary, indent=2) + "\n")
-        self.get_logger().info(f"success rate {self.success_rate:.0%} over {len(self.outcomes)} episodes")
+        self.get_logger().info(success_text(self.successes, len(self.outcomes)))
         self._enter("finished")
 
 
