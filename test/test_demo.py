@@ -1,6 +1,7 @@
 """`make demo` end to end, small: record → dataset → ACT training → the policy node drives the sim."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -19,7 +20,8 @@ def test_demo_records_trains_and_evaluates_a_policy_on_the_sim(tmp_path):
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "valid LeRobot v3.0" in result.stdout and "success rate" in result.stdout
+    assert "valid LeRobot v3.0" in result.stdout, result.stdout
+    assert re.search(r"success \d/2 = \d+ % \(95 % CI \d+–\d+ %\)", result.stdout), result.stdout
 
     with DatasetReader(output / "dataset") as reader:
         assert reader.num_episodes >= 1  # failed demonstrations are discarded at the recorder
@@ -35,7 +37,9 @@ def test_demo_records_trains_and_evaluates_a_policy_on_the_sim(tmp_path):
 
     results = json.loads((output / "eval.json").read_text())
     assert results["episodes"] == 2 and len(results["outcomes"]) == 2
+    assert 0 <= results["wilson_95"][0] <= results["success_rate"] <= results["wilson_95"][1] <= 1
     # Closed loop: the arm starts at home, and the policy brings the gripper toward the cube it was shown.
     approach = [o["min_distance"] / o["start_distance"] for o in results["outcomes"]]
     assert min(approach) < 0.75, results
-    assert probe_video(output / "rollout.mp4").frames > 30  # the first episode, from the front camera
+    video = probe_video(output / "rollout.mp4")  # the first episode, front and wrist side by side
+    assert video.frames > 30 and (video.width, video.height) == (640, 240)
