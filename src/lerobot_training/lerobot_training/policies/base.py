@@ -200,6 +200,14 @@ class PolicyConfig(abc.ABC):
     def make_optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
         """lerobot's optimizer preset for this policy over ``params`` (a policy's ``get_optim_params()``)."""
 
+    @property
+    def fused_optimizer(self) -> bool | None:
+        """``fused`` for torch's Adam/AdamW on this policy's device: the fused kernel updates every parameter
+        in one pass instead of a dozen tensor operations per parameter (one CPU core: ~0.3 s of ACT's step,
+        ~4 s of Diffusion's; the same updates up to float rounding). None (torch's own choice) on devices
+        without that kernel."""
+        return True if torch.device(self.device).type in ("cpu", "cuda") else None
+
     def make_scheduler(
         self, optimizer: torch.optim.Optimizer, num_training_steps: int
     ) -> torch.optim.lr_scheduler.LRScheduler | None:

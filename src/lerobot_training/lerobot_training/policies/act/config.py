@@ -100,4 +100,9 @@ class ACTConfig(PolicyConfig):
         return self.n_action_steps
 
     def make_optimizer(self, params: Iterable[Any]) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(params, lr=self.optimizer_lr, weight_decay=self.optimizer_weight_decay)
+        return torch.optim.AdamW(
+            params,
+            lr=self.optimizer_lr,
+            weight_decay=self.optimizer_weight_decay,
+            fused=self.fused_optimizer,
+        )

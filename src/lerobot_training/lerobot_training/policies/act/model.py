@@ -262,7 +262,8 @@ class ACTModel(nn.Module):
         if self.config.env_state_feature is not None:
             tokens.append(self.encoder_env_state_input_proj(batch[OBS_ENV_STATE]))
         for image in cameras:
-            feature_map = self.backbone(image)
+            # channels_last: oneDNN (CPU) and cuDNN convolutions run faster on it (same values up to rounding)
+            feature_map = self.backbone(image.contiguous(memory_format=torch.channels_last))
             cam_pos = self.encoder_cam_feat_pos_embed(feature_map).to(dtype=feature_map.dtype)
             features = self.encoder_img_feat_input_proj(feature_map)
             tokens.extend(features.flatten(2).permute(2, 0, 1))  # one token per feature-map pixel

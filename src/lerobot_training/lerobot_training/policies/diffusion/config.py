@@ -181,6 +181,7 @@ class DiffusionConfig(PolicyConfig):
             betas=tuple(self.optimizer_betas),
             eps=self.optimizer_eps,
             weight_decay=self.optimizer_weight_decay,
+            fused=self.fused_optimizer,
         )
 
     def make_scheduler(
