@@ -31,6 +31,17 @@ def calibrate_arm(
     on_range_update: RangeUpdate,
 ) -> dict[str, MotorCalibration]:
     """Run the procedure on a connected bus; returns the calibration it stored in the motors."""
+    # A person is moving the arm: a slow reply is waited for (every retry), not a failed calibration.
+    with bus.patience():
+        return _calibrate(bus, description, wait_for_middle_pose, on_range_update)
+
+
+def _calibrate(
+    bus: MotorBus,
+    description: RobotDescription,
+    wait_for_middle_pose: Callable[[], None],
+    on_range_update: RangeUpdate,
+) -> dict[str, MotorCalibration]:
     names = description.joint_names
     bus.set_torque(False)
     for joint in description.joints:
