@@ -33,52 +33,44 @@ def calibrate_arm(
     """Run the procedure on a connected bus; returns the calibration it stored in the motors."""
     # A person is moving the arm: a slow reply is waited for (every retry), not a failed calibration.
     with bus.patience():
-        return _calibrate(bus, description, wait_for_middle_pose, on_range_update)
+        names = description.joint_names
+        bus.set_torque(False)
+        for joint in description.joints:
+            bus.write("Homing_Offset", joint.name, 0)
+            bus.write("Min_Position_Limit", joint.name, 0)
+            bus.write("Max_Position_Limit", joint.name, MODELS[joint.model].resolution - 1)
 
+        wait_for_middle_pose()
+        raw = bus.sync_read("Present_Position")
+        offsets = {name: bus.half_turn_homing_offset(raw[name]["Present_Position"]) for name in names}
+        for name, offset in offsets.items():
+            bus.write("Homing_Offset", name, offset)
 
-def _calibrate(
-    bus: MotorBus,
-    description: RobotDescription,
-    wait_for_middle_pose: Callable[[], None],
-    on_range_update: RangeUpdate,
-) -> dict[str, MotorCalibration]:
-    names = description.joint_names
-    bus.set_torque(False)
-    for joint in description.joints:
-        bus.write("Homing_Offset", joint.name, 0)
-        bus.write("Min_Position_Limit", joint.name, 0)
-        bus.write("Max_Position_Limit", joint.name, MODELS[joint.model].resolution - 1)
+        recorded = [joint.name for joint in description.joints if not joint.full_turn]
+        first = bus.sync_read("Present_Position", recorded)
+        present = {name: v["Present_Position"] for name, v in first.items()}
+        minimums, maximums = dict(present), dict(present)
+        while recorded:
+            present = {
+                name: v["Present_Position"] for name, v in bus.sync_read("Present_Position", recorded).items()
+            }
+            for name, value in present.items():
+                minimums[name] = min(minimums[name], value)
+                maximums[name] = max(maximums[name], value)
+            if on_range_update(present, minimums, maximums):
+                break
+        still = [name for name in recorded if minimums[name] == maximums[name]]
+        if still:
+            raise ValueError(
+                f"joints {still} did not move while recording: move every joint through its whole range"
+            )
 
-    wait_for_middle_pose()
-    raw = bus.sync_read("Present_Position")
-    offsets = {name: bus.half_turn_homing_offset(raw[name]["Present_Position"]) for name in names}
-    for name, offset in offsets.items():
-        bus.write("Homing_Offset", name, offset)
-
-    recorded = [joint.name for joint in description.joints if not joint.full_turn]
-    present = {name: v["Present_Position"] for name, v in bus.sync_read("Present_Position", recorded).items()}
-    minimums, maximums = dict(present), dict(present)
-    while recorded:
-        present = {
-            name: v["Present_Position"] for name, v in bus.sync_read("Present_Position", recorded).items()
-        }
-        for name, value in present.items():
-            minimums[name] = min(minimums[name], value)
-            maximums[name] = max(maximums[name], value)
-        if on_range_update(present, minimums, maximums):
-            break
-    still = [name for name in recorded if minimums[name] == maximums[name]]
-    if still:
-        raise ValueError(
-            f"joints {still} did not move while recording: move every joint through its whole range"
-        )
-
-    calibration = {}
-    for joint in description.joints:
-        full = (0, MODELS[joint.model].resolution - 1)
-        low, high = full if joint.full_turn else (minimums[joint.name], maximums[joint.name])
-        calibration[joint.name] = MotorCalibration(
-            id=joint.id, drive_mode=0, homing_offset=offsets[joint.name], range_min=low, range_max=high
-        )
-    bus.write_calibration(calibration)
-    return calibration
+        calibration = {}
+        for joint in description.joints:
+            full = (0, MODELS[joint.model].resolution - 1)
+            low, high = full if joint.full_turn else (minimums[joint.name], maximums[joint.name])
+            calibration[joint.name] = MotorCalibration(
+                id=joint.id, drive_mode=0, homing_offset=offsets[joint.name], range_min=low, range_max=high
+            )
+        bus.write_calibration(calibration)
+        return calibration
