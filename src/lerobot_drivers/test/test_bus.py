@@ -289,3 +289,13 @@ def test_a_reply_to_a_read_interrupted_by_ctrl_c_is_not_taken_for_the_next(proto
         positions = {m: v["Present_Position"] for m, v in bus.sync_read("Present_Position").items()}
         assert positions == {"m1": 1100, "m2": 1200, "m3": 1300}
         bus.disconnect()
+
+
+def test_patience_nests():
+    bus = bus_for("feetech", "/dev/null")
+    with bus.patience():
+        patient = bus._retry_budget_s
+        with bus.patience():
+            pass
+        assert bus._retry_budget_s == patient > bus.config.retry_budget_s  # the outer one still stands
+    assert bus._retry_budget_s == bus.config.retry_budget_s

@@ -138,11 +138,12 @@ class MotorBus(abc.ABC):
     def patience(self) -> Iterator[None]:
         """Let every retry be used, however long it takes: for connecting, configuring and the shutdown hold,
         where a failed transaction costs more than a late one (a control cycle keeps the short budget)."""
+        outer = self._retry_budget_s  # nested (the arm's set_torque inside its connect): the outer one stands
         self._retry_budget_s = max(self.config.retry_budget_s, PATIENT_RETRY_BUDGET_S)
         try:
             yield
         finally:
-            self._retry_budget_s = self.config.retry_budget_s
+            self._retry_budget_s = outer
 
     def register(self, name: str) -> Register:
         try:
