@@ -6,7 +6,8 @@
 #   2. repairs the wheels' CMake files (see repair_ros_wheels.py);
 #   3. makes `source .venv/bin/activate` also source the colcon workspace (install/setup.bash);
 #   4. colcon-builds src/ and puts the lerobot-ros-* commands on the venv's PATH;
-#   5. creates .venv-lerobot with the real lerobot (requirements/interop.txt) for the interoperability tests.
+#   5. creates .venv-lerobot with the real lerobot (requirements/interop.txt) for the interoperability tests,
+#      its torch hard-linked from .venv (scripts/share_torch.py).
 # On a machine with ROS 2 installed, use rosdep + colcon instead (README, "Using an existing ROS 2 install").
 set -euo pipefail
 
@@ -122,6 +123,8 @@ if [ "$(cat "$INTEROP_VENV/.lerobot-ros-installed" 2>/dev/null)" = "$interop_sta
     say "lerobot venv up to date: skipping pip"
 else
     say "installing the real lerobot into $INTEROP_VENV (first time: a few minutes)"
+    # The same torch release as .venv: hard links instead of a second 5 GB copy (or a pip download, failing that).
+    "$VENV/bin/python" scripts/share_torch.py "$INTEROP_VENV" requirements/interop.txt || true
     quiet_pip "$INTEROP_VENV" install --quiet -r requirements/interop.txt \
         || die "pip could not install requirements/interop.txt into $INTEROP_VENV (see above)."
     echo "$interop_stamp" > "$INTEROP_VENV/.lerobot-ros-installed"

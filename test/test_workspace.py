@@ -105,6 +105,16 @@ def test_bringup_package_installs_the_top_level_launch_and_config():
         assert expected <= installed, f"not installed (run `make setup`): {sorted(expected - installed)}"
 
 
+def test_lerobot_venv_shares_the_suite_torch_instead_of_a_second_copy():
+    library = f"lib/python3.{sys.version_info.minor}/site-packages/torch/lib/libtorch_cpu.so"
+    suite, lerobot = ROOT / ".venv" / library, ROOT / ".venv-lerobot" / library
+    assert suite.exists() and lerobot.exists(), "run `make setup`"
+    assert os.path.samefile(suite, lerobot), (
+        "the lerobot venv holds its own 5 GB copy of torch (made before scripts/share_torch.py, or on "
+        "another file system): `rm -r .venv-lerobot && make setup` links it instead"
+    )
+
+
 def python310() -> str | None:
     """A Python 3.10 interpreter (Humble's), if this machine has one."""
     candidates = [shutil.which("python3.10"), *sorted(Path.home().glob(".pyenv/versions/3.10.*/bin/python3"))]
