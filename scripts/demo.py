@@ -93,24 +93,33 @@ def eval_size(width: int, height: int) -> tuple[int, int]:
     return round(width * scale), round(height * scale)
 
 
-def record(output: Path, episodes: int, width: int, height: int, seed: int) -> Path:
-    """Record ``episodes`` expert demonstrations into ``output/bags``; returns that folder."""
+def record(output: Path, episodes: int, width: int, height: int, seed: int, speed: float) -> Path:
+    """Record ``episodes`` expert demonstrations into ``output/bags`` on simulated time (the sim's /clock)
+    running ``speed`` times faster than the wall clock; returns that folder."""
     bags = output / "bags"
     started = time.monotonic()
     expert = run_graph(
         {"robot": "sim", "record": "true"},
-        {**sim_overrides(width, height, seed), "recorder.output_dir": str(bags)},
+        {
+            **sim_overrides(width, height, seed),
+            "sim.publish_clock": "true",
+            "sim.real_time_factor": str(speed),
+            "recorder.use_sim_time": "true",
+            "recorder.output_dir": str(bags),
+        },
         lambda: ExpertNode(
             parameter_overrides=[
                 Parameter("episodes", value=episodes),
                 Parameter("recorder", value="/recorder"),
+                Parameter("use_sim_time", value=True),
             ]
         ),
-        timeout=60.0 * episodes,
+        timeout=60.0 * episodes / speed,
     )
     print(
-        f"recorded {sum(expert.results)} successful demonstration(s) of {episodes} "
-        f"in {time.monotonic() - started:.0f} s (failures discarded) → {bags}"
+        f"recorded {sum(expert.results)} successful demonstration(s) of {episodes} in "
+        f"{time.monotonic() - started:.0f} s (simulated time, up to {speed:g}× real time; failures "
+        f"discarded) → {bags}"
     )
     return bags
 
@@ -126,7 +135,8 @@ def convert(bags: Path, dataset: Path) -> None:
         raise DemoError("the dataset is not valid (see above)")
     reader = DatasetReader(dataset)
     print(
-        f"dataset {dataset}: {reader.num_episodes} episodes, {reader.num_frames} frames at {reader.fps} fps, "
+        f"dataset {dataset}: {reader.num_episodes} episodes, {reader.num_frames} frames at {reader.fps} fps "
+        f"({reader.num_frames / reader.fps / 60:.1f} min of demonstrations), "
         f"cameras {', '.join(reader.camera_keys)}; valid LeRobot v3.0 "
         f"(sync reports in {dataset / REPORTS_DIR})"
     )
@@ -179,6 +189,11 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=128, help="camera image width of the recording")
     parser.add_argument("--height", type=int, default=96, help="camera image height of the recording")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cube layouts")
+    parser.add_argument(
+        "--record-speed", type=float, default=3.0,
+        help="simulated seconds per wall second while recording (the demonstrations are stamped with "
+        "simulated time, so they look the same at any speed as long as the recorder keeps up)",
+    )  # fmt: skip
     args = parser.parse_args()
     preset_episodes, config_name, preset_eval = PRESETS["full" if args.full else "quick"]
     output = args.output
@@ -186,7 +201,9 @@ def main() -> int:
     output.mkdir(parents=True)
     started = time.monotonic()
     try:
-        bags = record(output, args.episodes or preset_episodes, args.width, args.height, args.seed)
+        bags = record(
+            output, args.episodes or preset_episodes, args.width, args.height, args.seed, args.record_speed
+        )
         convert(bags, output / "dataset")
         checkpoint = train_policy(output / "dataset", output, find_config(config_name), args.steps)
         results = evaluate(
