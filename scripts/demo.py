@@ -192,10 +192,11 @@ def main() -> int:
     parser.add_argument(
         "--record-speed", type=float, default=1.0,
         help="simulated seconds per wall second while recording, e.g. 3 (the demonstrations are stamped "
-        "with simulated time; 3 recorded 100 in 205 s, but the FULL policy then succeeded 10/20, not "
-        "yet understood, so real time stays the default)",
+        "with simulated time; README says why 1 is the default)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.record_speed <= 0:
+        parser.error(f"--record-speed must be positive (3 records 3× faster), got {args.record_speed:g}")
     preset_episodes, config_name, preset_eval = PRESETS["full" if args.full else "quick"]
     output = args.output
     shutil.rmtree(output, ignore_errors=True)

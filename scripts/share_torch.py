@@ -18,6 +18,7 @@ import sysconfig
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOTS = ("torch", "torchvision")
 
@@ -32,7 +33,7 @@ def closure(roots) -> list[importlib.metadata.Distribution]:
     found, seen, todo = {}, set(), [(root, "") for root in roots]
     while todo:
         name, extra = todo.pop()
-        name = re.sub(r"[-_.]+", "-", name).lower()
+        name = canonicalize_name(name)
         if (name, extra) in seen:
             continue
         seen.add((name, extra))
