@@ -7,6 +7,10 @@ not share the driver's interpreter. Two emulator settings:
 - "pty": replies as fast as the pseudo-terminal carries them (the software's own ceiling);
 - "1 Mbaud wire": each reply is delayed by the time its request and reply take on a 1 Mbaud line.
 
+Then the CPU the driver spends in a loop paced at the arm node's 100 Hz, with replies as late as a USB serial
+adapter delivers them (2 ms), for the SDKs' own zero-timeout reads (spinning until a reply is complete: the
+baseline) and for the suite's reads that wait in select.
+
     python benchmarks/bus.py [--seconds 2]
 """
 
@@ -32,7 +36,13 @@ def calibration_of(description: RobotDescription) -> dict[str, MotorCalibration]
     return {j.name: MotorCalibration(j.id, 0, 0, 1000, 3000) for j in description.joints}
 
 
-def serve(robot: str, link_dir: str, wire_baudrate: int | None, stop: multiprocessing.Event) -> None:
+USB_ADAPTER_DELAY_S = 0.002  # a USB serial adapter with its latency timer at 1-2 ms
+PACED_RATE_HZ = 100.0  # the arm node's default control rate
+
+
+def serve(
+    robot: str, link_dir: str, wire_baudrate: int | None, reply_delay_s: float, stop: multiprocessing.Event
+) -> None:
     description = load_robot_description(robot)
     emulator = emulate_arm(
         description,
@@ -40,17 +50,27 @@ def serve(robot: str, link_dir: str, wire_baudrate: int | None, stop: multiproce
         link_dir=Path(link_dir),
         wire_baudrate=wire_baudrate,
     )
+    emulator.reply_delay_s = reply_delay_s
     with emulator:
         stop.wait()
 
 
-def measure(robot: str, wire_baudrate: int | None, seconds: float) -> list[float]:
-    """Durations (s) of every read-write cycle run during `seconds`."""
+def measure(
+    robot: str,
+    wire_baudrate: int | None,
+    seconds: float,
+    *,
+    reply_delay_s: float = 0.0,
+    rate_hz: float | None = None,
+    sdk_spin: bool = False,
+) -> tuple[list[float], float]:
+    """Durations (s) of every read-write cycle run during `seconds` (paced at `rate_hz` if given), and the
+    driver's CPU time per second. `sdk_spin`: read as the SDKs do by themselves (zero timeout)."""
     description = load_robot_description(robot)
     with tempfile.TemporaryDirectory(prefix="bench-bus-") as link_dir:
         stop = multiprocessing.Event()
         server = multiprocessing.Process(
-            target=serve, args=(robot, link_dir, wire_baudrate, stop), daemon=True
+            target=serve, args=(robot, link_dir, wire_baudrate, reply_delay_s, stop), daemon=True
         )
         server.start()
         port = Path(link_dir) / f"tty{description.protocol.upper()}"
@@ -61,18 +81,23 @@ def measure(robot: str, wire_baudrate: int | None, seconds: float) -> list[float
             ArmConfig(description, str(port), robot_id="bench"), calibration=calibration_of(description)
         )
         arm.connect()
+        if sdk_spin:
+            arm.bus._port_handler.ser.timeout = 0
         goals = dict.fromkeys(arm.joint_names, 0.1)
         durations = []
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        cpu_start, end = time.process_time(), time.monotonic() + seconds
+        while (now := time.monotonic()) < end:
             start = time.perf_counter()
             arm.read()
             arm.command(goals)
             durations.append(time.perf_counter() - start)
+            if rate_hz:
+                time.sleep(max(0.0, now + 1 / rate_hz - time.monotonic()))
+        cpu_per_s = (time.process_time() - cpu_start) / seconds
         arm.close("torque_off")
         stop.set()
         server.join(timeout=5)
-    return durations
+    return durations, cpu_per_s
 
 
 def main() -> None:
@@ -82,7 +107,7 @@ def main() -> None:
     print(f"{'protocol':<10} {'emulator':<14} {'cycles':>7} {'rate Hz':>9} {'mean ms':>8} {'p99 ms':>7}")
     for protocol, robot in ROBOTS.items():
         for setting, wire_baudrate in WIRE_SETTINGS.items():
-            durations = sorted(measure(robot, wire_baudrate, args.seconds))
+            durations = sorted(measure(robot, wire_baudrate, args.seconds)[0])
             rate = len(durations) / sum(durations)
             p99 = durations[min(len(durations) - 1, int(0.99 * len(durations)))]
             mean = statistics.fmean(durations)
@@ -91,6 +116,22 @@ def main() -> None:
     print(
         "one cycle = sync read of Present_Position+Present_Velocity (6 motors) + sync write of Goal_Position"
     )
+    late_ms = USB_ADAPTER_DELAY_S * 1e3
+    print(f"\ndriver CPU at {PACED_RATE_HZ:.0f} Hz, replies {late_ms:.0f} ms late (a USB adapter)")
+    print(f"{'protocol':<10} {'SDK spin cpu %':>15} {'select cpu %':>13} {'ratio':>6}")
+    for protocol, robot in ROBOTS.items():
+        spin, wait = (
+            measure(
+                robot,
+                None,
+                args.seconds,
+                reply_delay_s=USB_ADAPTER_DELAY_S,
+                rate_hz=PACED_RATE_HZ,
+                sdk_spin=s,
+            )[1]
+            for s in (True, False)
+        )
+        print(f"{protocol:<10} {spin * 100:>15.0f} {wait * 100:>13.0f} {spin / wait:>5.1f}×")
 
 
 if __name__ == "__main__":

@@ -160,6 +160,31 @@ def test_missing_motor_is_named(protocol):
         assert caught.value.missing_ids == [2] and caught.value.unexpected_ids == {}
 
 
+def test_connect_retries_a_lost_reply_however_long_the_timeout(protocol):
+    """A pty's packet timeout (scheduling allowance included) outlasts the control loop's retry budget; the
+    identification at connect must still retry a ping whose reply was lost instead of calling the motor
+    missing (on a loaded CI machine a late reply looks the same)."""
+    with chain(protocol) as emulator:
+        emulator.servo(2).faults.lost_replies = 1
+        bus = bus_for(protocol, emulator.port)
+        bus.connect()
+        assert emulator.servo(2).faults.lost_replies == 0 and bus.stats.retries == 1
+        bus.disconnect()
+
+
+def test_a_failure_names_the_tries_it_made(protocol):
+    """In the control loop the retry budget (0.15 s) ends after one pty timeout: the error says 1 try."""
+    with chain(protocol) as emulator:
+        bus = bus_for(protocol, emulator.port)
+        bus.connect()
+        emulator.servo(1).faults.lost_replies = 10
+        with pytest.raises(MotorNotRespondingError, match="after 1 try:"):
+            bus.read("Present_Position", "m1")
+        with bus.patience(), pytest.raises(MotorNotRespondingError, match="after 3 tries:"):
+            bus.read("Present_Position", "m1")
+        bus.disconnect()
+
+
 def test_motor_with_an_unexpected_id_is_reported(protocol):
     with chain(protocol, ids=(1, 2, 7)) as emulator:
         bus = bus_for(protocol, emulator.port, ids=(1, 2, 3))

@@ -143,7 +143,8 @@ def test_camera_node_publishes_stamped_rgb_images_on_realsense_topics(video_file
     assert all(np.diff(stamps) > 0)
     # Stamped at capture: before the message arrived, and not long before (no stale or zero stamps).
     assert all(0 < received - stamp < 0.5e9 for stamp, received in zip(stamps, received_ns, strict=True))
-    assert np.mean(np.diff(stamps)) == pytest.approx(1e9 / FPS, rel=0.25)
+    # A file is paced at the requested fps, never faster (how much slower depends on the machine's load).
+    assert np.mean(np.diff(stamps)) > 0.75e9 / FPS
     info_stamps = {stamp_ns(info) for info in infos}
     assert info_stamps & set(stamps)  # camera_info carries its image's stamp
     assert infos[-1].width == WIDTH and infos[-1].header.frame_id == last.header.frame_id

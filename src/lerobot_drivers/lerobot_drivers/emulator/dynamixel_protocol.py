@@ -152,8 +152,8 @@ class DynamixelProtocol:
 
     @staticmethod
     def _reply(servo, error: int, params: bytes = b"") -> bytes:
-        corrupt = servo.faults.corrupt_replies > 0
-        if corrupt:
-            servo.faults.corrupt_replies -= 1
+        if servo.faults.take("lost_replies"):
+            return b""
+        corrupt = servo.faults.take("corrupt_replies")
         alert = ALERT if servo.faults.hardware_error else 0
         return status_packet(servo.id, error | alert, params, corrupt)

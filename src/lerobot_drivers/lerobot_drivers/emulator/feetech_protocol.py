@@ -117,7 +117,7 @@ class FeetechProtocol:
 
     @staticmethod
     def _reply(servo, params: bytes = b"") -> bytes:
-        corrupt = servo.faults.corrupt_replies > 0
-        if corrupt:
-            servo.faults.corrupt_replies -= 1
+        if servo.faults.take("lost_replies"):
+            return b""
+        corrupt = servo.faults.take("corrupt_replies")
         return status_packet(servo.id, servo.faults.hardware_error & 0x7F, params, corrupt)

@@ -30,7 +30,15 @@ DYNAMIXEL_POSITION_MODE = 3  # the only mode where the position limits clamp goa
 class ServoFaults:
     silent: bool = False  # answers nothing, hears nothing (a motor cut off the daisy chain)
     corrupt_replies: int = 0  # the next N replies leave with a wrong checksum / CRC
+    lost_replies: int = 0  # the next N replies never arrive (noise on the line, a collision)
     hardware_error: int = 0  # Feetech status bits / Dynamixel Hardware_Error_Status bits
+
+    def take(self, counter: str) -> bool:
+        """Use up one of the faults counted by `counter`; False when none is left."""
+        left = getattr(self, counter)
+        if left > 0:
+            setattr(self, counter, left - 1)
+        return left > 0
 
 
 class EmulatedServo:

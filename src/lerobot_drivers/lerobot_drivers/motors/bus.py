@@ -93,6 +93,7 @@ class MotorBus(abc.ABC):
         self._by_id = {motor.id: motor for motor in motors}
         self._port_handler = None
         self._reply_latency_s = 0.0
+        self._tries = 0  # attempts the last transaction made (the retry budget may cut them short)
         # The last transaction ended without its whole reply (timeout, damage, Ctrl-C): the rest may still
         # come, and neither protocol says which request a reply answers.
         self._reply_may_follow = False
@@ -162,7 +163,8 @@ class MotorBus(abc.ABC):
         self._sync_readers.clear()
         if identify:
             try:
-                self.identify()
+                with self.patience():  # connecting is outside any control loop: a late reply is no fault
+                    self.identify()
             except BaseException:
                 self.disconnect()
                 raise
@@ -356,6 +358,7 @@ class MotorBus(abc.ABC):
         deadline = time.monotonic() + self._retry_budget_s
         comm, error = COMM_SUCCESS, 0
         for n_try in range(self.config.retries + 1 if retry else 1):
+            self._tries = n_try + 1
             if n_try:
                 self.stats.retries += 1
             self.stats.transactions += 1
@@ -403,7 +406,7 @@ class MotorBus(abc.ABC):
             return
         who = ", ".join(f"{self._describe(i)}" for i in motor_ids)
         where = f"on {self.port} at {self.config.baudrate} baud"
-        tries = f"after {self.config.retries + 1} tries"
+        tries = f"after {self._tries} {'try' if self._tries == 1 else 'tries'}"
         if comm == self.sdk.COMM_RX_TIMEOUT:
             raise MotorNotRespondingError(
                 f"{who} did not answer the {action} {where} {tries}: check that motor's power and cable "

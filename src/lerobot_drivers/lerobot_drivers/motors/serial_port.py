@@ -10,6 +10,11 @@ A pseudo-terminal's peer is a program, not a UART: its answer waits for the OS s
 machine (a 2-core CI runner, a laptop training a policy) can take longer than the USB latency the SDKs' packet
 timeouts allow for (twice a 16 ms latency timer). Ptys get `PTY_SCHEDULING_ALLOWANCE_MS` more per packet; a
 motor that never answers is still reported, only later. Real serial devices keep the SDKs' timeouts.
+
+Both SDKs open the port with a zero read timeout and spin on it until a reply is complete: a whole CPU core
+for as long as the servos take to answer, holding the GIL, so on a 2-core machine the driver's other threads
+(and a policy beside it) wait for that loop. Every port we open waits for bytes in `select` instead, up to
+`READ_WAIT_S` per read: the SDK's packet timeouts still decide when a reply is late, to within that wait.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from lerobot_drivers.motors.errors import PortNotFoundError, PortOpenError
 
 PTY_FALLBACK_BAUDRATE = 38_400  # a speed every tty driver accepts
 PTY_SCHEDULING_ALLOWANCE_MS = 250.0  # added to every packet timeout on a pseudo-terminal
+READ_WAIT_S = 0.001  # the longest one read of the SDK blocks (it checks its packet timeout in between)
 USB_REPLY_LATENCY_S = 0.04  # two 16 ms latency timers of a USB serial adapter, and some margin
 _LINUX_PTY_SLAVE_MAJORS = range(136, 144)  # Unix98 pseudo-terminal slaves (/dev/pts/N)
 
@@ -76,12 +82,14 @@ def open_port(port_handler, baudrate: int) -> bool:
         if not is_pseudo_terminal(port):
             raise PortOpenError(f"could not open {port} at {baudrate} baud: {err}") from err
         _open_pty_at_nominal_rate(port_handler, baudrate)
+        port_handler.ser.timeout = READ_WAIT_S
         return True
     if not opened:
         raise PortOpenError(
             f"the servo SDK does not support {baudrate} baud on {port}: use a rate the motors are set to "
             "(1000000 by default; 57600 on factory-new Dynamixels)"
         )
+    port_handler.ser.timeout = READ_WAIT_S
     return False
 
 
