@@ -30,7 +30,7 @@ from lerobot_common.conversions import stamp_ns
 from lerobot_drivers.ros.expert_node import ExpertNode
 from lerobot_drivers.ros.sim_node import LATCHED_QOS, STATE_QOS
 from lerobot_drivers.sim.rate import RateMeter
-from lerobot_drivers.sim.scene import JOINT_NAMES, SimArm, SimConfig
+from lerobot_drivers.sim.scene import JOINT_NAMES, OBJECT_STATE_NAMES, SimArm, SimConfig
 
 pytestmark = pytest.mark.ros
 
@@ -101,6 +101,7 @@ class Probe:
         topics = [
             (JointState, "joint_states", STATE_QOS),
             (PoseStamped, "sim/cube_pose", STATE_QOS),
+            (JointState, "sim/object_state", STATE_QOS),
             (Bool, "sim/success", LATCHED_QOS),
         ]
         for camera in ("front", "wrist"):
@@ -167,6 +168,12 @@ def test_joint_states_and_images_arrive_at_the_configured_rates(probe, spin_unti
         assert (info.k[2], info.k[5]) == (WIDTH / 2, HEIGHT / 2) and info.k[0] == info.k[4] > 0
     joints = probe.last("joint_states")
     assert list(joints.name) == list(JOINT_NAMES) and len(joints.position) == len(JOINT_NAMES)
+    # The scene's state is named and stamped with the joint states of its tick (a recorder aligns on stamps).
+    objects = [msg for _, msg in probe.received["sim/object_state"]]
+    assert objects and list(objects[-1].name) == list(OBJECT_STATE_NAMES)
+    joint_stamps = {stamp_ns(j) for _, j in probe.received["joint_states"]}
+    shared = sum(stamp_ns(o) in joint_stamps for o in objects)  # a full queue may drop one or the other
+    assert shared >= 0.9 * len(objects), (shared, len(objects))
 
 
 def test_position_commands_are_followed_in_joint_order_and_by_name(probe, spin_until):
@@ -245,6 +252,8 @@ def test_expert_node_completes_episodes_on_simulated_time(ros_context, spin_unti
             namespace=namespace,
             parameter_overrides=[Parameter("use_sim_time", value=True), Parameter("episodes", value=2)],
         )
+        commands: list[JointState] = []
+        expert.create_subscription(JointState, f"{namespace}/arm/joint_commands", commands.append, STATE_QOS)
         executor = SingleThreadedExecutor(context=ros_context)
         executor.add_node(expert)
         try:
@@ -253,6 +262,11 @@ def test_expert_node_completes_episodes_on_simulated_time(ros_context, spin_unti
             executor.shutdown()
             expert.destroy_node()
     assert expert.results == [True, True]
+    # Stamped by name when computed, on simulated time (a recorder's receive time lags /clock at 2×).
+    assert commands and all(list(c.name) == list(JOINT_NAMES) for c in commands)
+    stamps = np.array([stamp_ns(c) for c in commands]) / 1e9
+    assert stamps[-1] < 600 and np.all(np.diff(stamps) > 0)  # simulated seconds, not the wall clock's
+    assert np.median(np.diff(stamps)) == pytest.approx(1 / 30, abs=0.01)  # the expert's 30 Hz
 
 
 def _interrupt_a_busy_sim(node, executor, spin_until) -> tuple[int, str]:

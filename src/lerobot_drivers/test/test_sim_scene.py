@@ -155,3 +155,4 @@ def test_object_state_is_relative_to_the_gripper_and_named_by_the_sim_mappings()
         mapping = yaml.safe_load(config_files.find_config(f"mappings/{name}.yaml").read_text())
         feature = mapping["features"]["observation.environment_state"]
         assert (feature["topic"], tuple(feature["joints"])) == ("/sim/object_state", OBJECT_STATE_NAMES)
+        assert feature["type"] == "sensor_msgs/msg/JointState"  # stamped: see the sim node

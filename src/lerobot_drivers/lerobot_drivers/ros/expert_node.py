@@ -1,7 +1,10 @@
 """Scripted pick-and-place demonstrator for the simulated arm (`ros2 run lerobot_drivers expert`).
 
-Drives the sim through the command topic a teleoperator's leader arm or a policy would use (`arm/commands`,
-Float64MultiArray in joint order), so recorded demonstrations look like teleoperated ones. Each episode calls
+Drives the sim through the command topic a teleoperator uses (`arm/joint_commands`, JointState by name,
+stamped when the command was computed), so recorded demonstrations look like teleoperated ones. The stamp
+matters on simulated time: a recorder can only stamp an unstamped message with the /clock it last received,
+which at 3× real time was 10–30 ms late and jittery, enough to pair half the frames of a 30 fps dataset with
+the previous frame's command. Each episode calls
 the sim's `sim/reset` (arm home, next seeded layout), then streams one command per control period from
 :class:`ScriptedExpert` given `joint_states`, `sim/cube_pose` and `sim/target_pose`, and holds still for
 `settle_time` once done. Runs on simulated time with `use_sim_time:=true` when the sim publishes `/clock`.
@@ -14,7 +17,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from lerobot_common.conversions import joint_positions_by_name
@@ -61,7 +64,7 @@ class ExpertNode(Node):
         self.create_subscription(PoseStamped, "sim/cube_pose", self._on_cube, STATE_QOS)
         self.create_subscription(PoseStamped, "sim/target_pose", self._on_target, STATE_QOS)
         self.create_subscription(Bool, "sim/success", self._on_success, LATCHED_QOS)
-        self._commands = self.create_publisher(Float64MultiArray, "arm/commands", STATE_QOS)
+        self._commands = self.create_publisher(JointState, "arm/joint_commands", STATE_QOS)
         self._reset = self.create_client(Trigger, "sim/reset")
         # Like a teleoperator at the recorder: start after the reset, keep successes, discard failures.
         self._recorder = (
@@ -147,7 +150,9 @@ class ExpertNode(Node):
 
     def _publish_command(self) -> None:
         if self._command is not None:
-            self._commands.publish(Float64MultiArray(data=self._command.tolist()))
+            command = JointState(name=list(JOINT_NAMES), position=self._command.tolist())
+            command.header.stamp = self.get_clock().now().to_msg()
+            self._commands.publish(command)
 
     def _end_episode(self) -> None:
         self.results.append(self._success)

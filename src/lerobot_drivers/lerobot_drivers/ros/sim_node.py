@@ -2,8 +2,9 @@
 
 Publishes `joint_states` (radians), `<camera>/image_raw` (rgb8) + `<camera>/camera_info` (SensorData QoS), the
 cube and target poses (`~/cube_pose`, `~/target_pose`; both also relative to the gripper, with the cube's
-grasp yaw, as one Float64MultiArray on `~/object_state`, ordered as sim.scene.OBJECT_STATE_NAMES, for
-policies given the scene's state) and
+grasp yaw, on `~/object_state` for policies given the scene's state: a JointState whose names are
+sim.scene.OBJECT_STATE_NAMES, because ROS has no stamped array and a recorder on simulated time can stamp an
+unstamped message only with the /clock it last received, 10–30 ms late at 3× real time) and
 the task's success (`~/success`, latched), and per camera the achieved frame rate on `/diagnostics` (WARN when
 rendering cannot keep up with `camera_rate`); takes position commands on `arm/commands` (Float64MultiArray in
 joint order, like a forward command controller) and
@@ -48,7 +49,7 @@ from lerobot_drivers.ros.conversions import (
 )
 from lerobot_drivers.sim.rate import RateMeter
 from lerobot_drivers.sim.render import CameraRenderer, RenderBackendError
-from lerobot_drivers.sim.scene import TASKS, Layout, SimArm, SimConfig
+from lerobot_drivers.sim.scene import OBJECT_STATE_NAMES, TASKS, Layout, SimArm, SimConfig
 
 START_TIMEOUT = 60.0  # seconds for the simulation thread to load the scene and open its renderer
 SIGNAL_CHECK_PERIOD = 0.1  # seconds between two looks at a pending Ctrl-C while spinning
@@ -114,7 +115,7 @@ class SimNode(Node):
         self._joint_pub = self.create_publisher(JointState, "joint_states", STATE_QOS)
         self._cube_pub = self.create_publisher(PoseStamped, "~/cube_pose", STATE_QOS)
         self._target_pub = self.create_publisher(PoseStamped, "~/target_pose", STATE_QOS)
-        self._objects_pub = self.create_publisher(Float64MultiArray, "~/object_state", STATE_QOS)
+        self._objects_pub = self.create_publisher(JointState, "~/object_state", STATE_QOS)
         self._success_pub = self.create_publisher(Bool, "~/success", LATCHED_QOS)
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS) if self._publish_clock else None
         self._image_pubs = {
@@ -263,7 +264,9 @@ class SimNode(Node):
         cube, quat = sim.cube_pose()
         self._cube_pub.publish(_pose_msg(cube, quat, stamp))
         self._target_pub.publish(_pose_msg(sim.target_position(), np.array([1.0, 0.0, 0.0, 0.0]), stamp))
-        self._objects_pub.publish(Float64MultiArray(data=sim.object_state().tolist()))
+        objects = JointState(name=list(OBJECT_STATE_NAMES), position=sim.object_state().tolist())
+        objects.header.stamp = stamp
+        self._objects_pub.publish(objects)
         success = sim.success()
         if success != self._success:
             self._success = success
