@@ -47,8 +47,8 @@ EVAL_SEED_OFFSET = 1000  # evaluation layouts come from another seed than the de
 EVAL_MIN_HEIGHT = 240  # the evaluation's camera images, for a watchable video
 PRESETS = {
     # episodes recorded, training config, evaluation episodes
-    "quick": (40, "training/act_sim_quick.yaml", 20),
-    "full": (100, "training/act_sim_full.yaml", 20),
+    "quick": (100, "training/act_sim_quick.yaml", 20),
+    "full": (200, "training/act_sim_full.yaml", 50),
 }
 
 
@@ -190,9 +190,9 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=96, help="camera image height of the recording")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cube layouts")
     parser.add_argument(
-        "--record-speed", type=float, default=1.0,
-        help="simulated seconds per wall second while recording, e.g. 3 (the demonstrations are stamped "
-        "with simulated time; README says why 1 is the default)",
+        "--record-speed", type=float, default=3.0,
+        help="simulated seconds per wall second while recording (the demonstrations are stamped with "
+        "simulated time, so the speed changes nothing in them; 1 records in real time)",
     )  # fmt: skip
     args = parser.parse_args()
     if args.record_speed <= 0:
