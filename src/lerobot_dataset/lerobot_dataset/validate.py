@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
+from lerobot_common.progress import progress
 from lerobot_dataset.features import (
     CAMERA_DTYPES,
     CODEBASE_VERSION,
@@ -99,7 +99,8 @@ class _Validator:
         self.problems.append(Problem("warning", where, message))
 
     def _bar(self, items: list[Any], desc: str) -> Iterable[Any]:
-        return tqdm(items, desc=desc, unit="file", disable=not self.progress or len(items) < 2, leave=False)
+        enabled = self.progress and len(items) > 1
+        return progress(items, len(items), desc, "file", enabled=enabled, leave=False)
 
     def run(self) -> list[Problem]:
         if not self.root.is_dir():

@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 from rosbags.highlevel import AnyReaderError
 from rosbags.rosbag2 import ReaderError
-from tqdm import tqdm
 
 from lerobot_common.conversions import MessageError, image_array, joint_values, stamp_ns
+from lerobot_common.progress import progress as show_progress
 from lerobot_dataset import DatasetError, DatasetWriter, VideoEncoderConfig
 from lerobot_dataset.mapping import (
     DATASET_MAPPING_FILE,
@@ -508,7 +508,7 @@ def _convert_sequential(
 ) -> None:
     writer: DatasetWriter | None = None
     try:
-        for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
+        for bag in show_progress(bags, len(bags), "bags", "bag", enabled=progress):
             try:
                 with open_bag(bag) as opened:
                     prepared = options.prepare(opened, bag)
@@ -619,7 +619,7 @@ def _convert_parallel(
             ]
             # appended in bag order, whichever worker finishes first
             in_order = zip(bags, futures, strict=True)
-            for bag, future in tqdm(in_order, total=len(bags), desc="bags", unit="bag", disable=not progress):
+            for bag, future in show_progress(in_order, len(bags), "bags", "bag", enabled=progress):
                 try:
                     encoded = future.result()
                 except BrokenProcessPool as error:
