@@ -91,7 +91,11 @@ class ACTEncoderLayer(nn.Module):
         if self.pre_norm:
             x = self.norm1(x)
         query_key = _with_pos(x, pos)
-        x = self.self_attn(query_key, query_key, value=x, key_padding_mask=key_padding_mask)[0]
+        # need_weights=False everywhere: the weights are never used, and without them torch runs its fused
+        # scaled_dot_product_attention instead of materialising them (same values up to rounding).
+        x = self.self_attn(
+            query_key, query_key, value=x, key_padding_mask=key_padding_mask, need_weights=False
+        )[0]
         x = residual + self.dropout1(x)
         if self.pre_norm:
             residual, x = x, self.norm2(x)
@@ -137,13 +141,13 @@ class ACTDecoderLayer(nn.Module):
         if self.pre_norm:
             x = self.norm1(x)
         query_key = x + pos
-        x = self.self_attn(query_key, query_key, value=x)[0]
+        x = self.self_attn(query_key, query_key, value=x, need_weights=False)[0]
         x = residual + self.dropout1(x)
         if self.pre_norm:
             residual, x = x, self.norm2(x)
         else:
             x = residual = self.norm1(x)
-        x = self.multihead_attn(query=x + pos, key=memory + memory_pos, value=memory)[0]
+        x = self.multihead_attn(query=x + pos, key=memory + memory_pos, value=memory, need_weights=False)[0]
         x = residual + self.dropout2(x)
         if self.pre_norm:
             residual, x = x, self.norm3(x)
