@@ -142,11 +142,12 @@ class Side:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
-    def summary(self) -> tuple[float, float]:
-        """(median step seconds, median data seconds)."""
+    def summary(self) -> tuple[float, float, float]:
+        """(median step seconds, median data seconds, mean loss): the loss says both learn alike."""
         return (
             statistics.median(s["seconds"] for s in self.steps),
             statistics.median(s.get("data", float("nan")) for s in self.steps),
+            statistics.fmean(s["loss"] for s in self.steps),
         )
 
 
@@ -230,10 +231,10 @@ def main() -> None:
         )
         for policy in policies:
             results = compare(policy, root, work, args)
-            for name, (startup, step, data) in results.items():
+            for name, (startup, step, data, loss) in results.items():
                 print(
                     f"{policy:9s} {name:7s}: {1 / step:6.3f} steps/s ({step:6.2f} s a step, "
-                    f"data {data:5.2f} s), start-up {startup:5.1f} s"
+                    f"data {data:5.2f} s), start-up {startup:5.1f} s, mean loss {loss:.3f}"
                 )
             if "lerobot" in results:
                 ratio = results["lerobot"][1] / results["suite"][1]
