@@ -166,7 +166,12 @@ def test_help_lists_the_commands() -> None:
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(lerobot_dataset.__file__).resolve().parents[1])},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(Path(lerobot_dataset.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+            ),
+        },
         timeout=60,
     )
     assert result.returncode == 0
