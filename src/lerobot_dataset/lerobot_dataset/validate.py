@@ -738,7 +738,7 @@ def validate_dataset(
     """Every problem found in the dataset at ``root`` (empty when it is valid LeRobot v3.0).
 
     ``decode_videos`` decodes every frame to check its timestamp (slow for large datasets; without it the
-    container metadata is still checked). ``progress`` shows tqdm bars on stderr.
+    container metadata is still checked). ``progress`` reports on stderr (bars on a terminal).
     """
     return _Validator(Path(root), decode_videos, progress, tolerance_s).run()
 

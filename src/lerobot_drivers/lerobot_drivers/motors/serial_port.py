@@ -82,7 +82,6 @@ def open_port(port_handler, baudrate: int) -> bool:
         if not is_pseudo_terminal(port):
             raise PortOpenError(f"could not open {port} at {baudrate} baud: {err}") from err
         _open_pty_at_nominal_rate(port_handler, baudrate)
-        port_handler.ser.timeout = READ_WAIT_S
         return True
     if not opened:
         raise PortOpenError(
@@ -101,7 +100,7 @@ def _open_pty_at_nominal_rate(port_handler, baudrate: int) -> None:
         port=port_handler.getPortName(),
         baudrate=PTY_FALLBACK_BAUDRATE,
         bytesize=serial.EIGHTBITS,
-        timeout=0,
+        timeout=READ_WAIT_S,
     )
     port_handler.ser.reset_input_buffer()
     port_handler.is_open = True

@@ -264,9 +264,7 @@ class SimNode(Node):
         cube, quat = sim.cube_pose()
         self._cube_pub.publish(_pose_msg(cube, quat, stamp))
         self._target_pub.publish(_pose_msg(sim.target_position(), np.array([1.0, 0.0, 0.0, 0.0]), stamp))
-        objects = JointState(name=list(OBJECT_STATE_NAMES), position=sim.object_state().tolist())
-        objects.header.stamp = stamp
-        self._objects_pub.publish(objects)
+        self._objects_pub.publish(joint_state_msg(OBJECT_STATE_NAMES, sim.object_state(), stamp=stamp))
         success = sim.success()
         if success != self._success:
             self._success = success
