@@ -37,6 +37,10 @@ JOINT_TYPES = (
     "trajectory_msgs/msg/JointTrajectory",
 )
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+# Types whose header stamp is the sample's time (the first field: the converter reads it from the raw CDR);
+# a JointTrajectory's stamp is a start time (often 0: "now"), so it and the header-less types are timed by
+# the recorder's receive clock.
+STAMPED_TYPES = ("sensor_msgs/msg/JointState", *IMAGE_TYPES)
 STORAGES = ("mcap", "sqlite3")
 # The suite's files inside a dataset (lerobot ignores them), and there the mapping the dataset was made with.
 SUITE_META = Path("meta") / "lerobot_ros"

@@ -39,6 +39,7 @@ from lerobot_common.progress import progress as show_progress
 from lerobot_dataset import DatasetError, DatasetWriter, VideoEncoderConfig
 from lerobot_dataset.mapping import (
     DATASET_MAPPING_FILE,
+    STAMPED_TYPES,
     SUITE_META,
     FeatureSource,
     Mapping,
@@ -66,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 CONVERTED_FILE = SUITE_META / "converted.json"
 REPORTS_DIR = SUITE_META / "sync"
-# Types whose first field is std_msgs/Header: their stamp is read from the CDR bytes without decoding.
-HEADER_FIRST = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/JointState"}
 
 
 def header_stamp_ns(raw: bytes | memoryview) -> int | None:
@@ -113,7 +112,7 @@ def read_streams(reader: BagReader, mapping: Mapping) -> dict[str, Stream]:
                 )
             sample = raw_samples[source.feature]
             if source.is_image:
-                stamp = header_stamp_ns(raw) if source.type in HEADER_FIRST else None
+                stamp = header_stamp_ns(raw) if source.type in STAMPED_TYPES else None
                 if sample["shape"] is None:
                     sample["shape"] = image_array(
                         reader.deserialize(raw, connection.msgtype), source.type

@@ -19,6 +19,7 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy", reason="needs the workspace venv (make setup)")
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.impl.rcutils_logger import RcutilsLogger  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosbags.highlevel import AnyReader  # noqa: E402
 
@@ -446,6 +447,30 @@ def make_recorder(ros_context, client, tmp_path):
     for executor, node in executors:
         executor.shutdown()
         node.destroy_node()
+
+
+@pytest.mark.parametrize("sim_time", [True, False])
+def test_unstamped_topics_on_simulated_time_are_named(
+    sim_time, ros_context, mapping_file, tmp_path, monkeypatch
+):
+    warnings: list[str] = []
+    monkeypatch.setattr(RcutilsLogger, "warning", lambda self, text, **kwargs: warnings.append(text))
+    node = RecordNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("profile", value=str(mapping_file)),
+            Parameter("output_dir", value=str(tmp_path / "bags")),
+            Parameter("use_sim_time", value=sim_time),
+        ],
+    )
+    node.destroy_node()
+    named = [w for w in warnings if w.startswith("use_sim_time:")]
+    if not sim_time:
+        assert not named, warnings  # on the wall clock the receive time is exact enough
+        return
+    assert len(named) == 1, warnings
+    assert "/arm/commands (std_msgs/msg/Float64MultiArray)" in named[0], named  # the test mapping's action
+    assert not any(topic in named[0] for topic in TOPICS if topic != "/arm/commands"), named
 
 
 @pytest.mark.parametrize("where", ["a file", "inside a file"])
