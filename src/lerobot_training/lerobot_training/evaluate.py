@@ -21,6 +21,7 @@ from lerobot_training.data import delta_timestamps_for
 from lerobot_training.features import (
     ACTION,
     ACTION_IS_PAD,
+    camera_sizes,
     check_features_in_dataset,
     dataset_to_policy_features,
 )
@@ -110,7 +111,11 @@ def evaluate(
     plotted: tuple[int, np.ndarray, np.ndarray] | None = None
     for episode in episodes:
         dataset = LeRobotTorchDataset(
-            dataset_root, delta_timestamps=deltas, episodes=[episode], cameras=list(config.image_features)
+            dataset_root,
+            delta_timestamps=deltas,
+            episodes=[episode],
+            cameras=list(config.image_features),
+            image_sizes=camera_sizes(config.input_features),
         )
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
         abs_sum = sq_sum = None

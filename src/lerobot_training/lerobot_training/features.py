@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from lerobot_dataset.images import ImageSizeError, must_resize
+
 OBS_STATE = "observation.state"
 OBS_ENV_STATE = "observation.environment_state"
 OBS_IMAGE_PREFIX = "observation.image"  # covers lerobot's "observation.image" and "observation.images.<cam>"
@@ -79,12 +81,21 @@ def dataset_to_policy_features(dataset_features: Mapping[str, Mapping[str, Any]]
 def check_features_in_dataset(
     wanted: Mapping[str, PolicyFeature], available: Mapping[str, PolicyFeature], role: str
 ) -> None:
-    """Raise FeatureError naming every policy feature the dataset lacks or has with another type/shape."""
+    """Raise FeatureError naming every policy feature the dataset lacks or has with another type/shape.
+
+    A camera may be trained at another size than recorded, of the same aspect ratio (``camera_sizes``)."""
     problems = []
     for key, feature in wanted.items():
         if key not in available:
             problems.append(f"{key!r} is not in the dataset")
-        elif available[key] != feature:
+        elif available[key] == feature:
+            continue
+        elif _only_size_differs(available[key], feature):
+            try:  # the rule the policy node applies to a camera of another size
+                must_resize(key, available[key].shape[1:], feature.shape[1:])
+            except ImageSizeError as err:
+                problems.append(str(err))
+        else:
             have = available[key]
             problems.append(
                 f"{key!r} is {feature.type.value} {list(feature.shape)} for the policy but "
@@ -95,6 +106,16 @@ def check_features_in_dataset(
             f"policy {role} features do not match the dataset: {'; '.join(problems)}. The dataset has "
             f"{sorted(available)}; change the policy's {role}_features or use a dataset that records them."
         )
+
+
+def _only_size_differs(have: PolicyFeature, want: PolicyFeature) -> bool:
+    return have.type is want.type is FeatureType.VISUAL and have.shape[0] == want.shape[0]
+
+
+def camera_sizes(features: Mapping[str, PolicyFeature]) -> dict[str, tuple[int, int]]:
+    """Camera → (height, width) the policy takes: the size a training or evaluation loader brings a dataset's
+    images to (``LeRobotTorchDataset(image_sizes=...)``), the trained size a policy node resizes to."""
+    return {key: feature.shape[1:] for key, feature in features.items() if feature.type is FeatureType.VISUAL}
 
 
 def require_keys(batch: Mapping[str, Any], keys: list[str], why: str) -> None:

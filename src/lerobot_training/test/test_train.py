@@ -168,3 +168,46 @@ def test_diffusion_learns_through_the_cli(helpers, learnable_dataset, tmp_path):
     assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:3]) / 3, losses
     config = json.loads((tmp_path / "checkpoints/last/pretrained_model/config.json").read_text())
     assert config["type"] == "diffusion" and config["drop_n_last_frames"] == 7 and config["horizon"] == 8
+
+
+def _config_with_front(tmp_path, height: int, width: int):
+    config = tmp_path / "small_camera.yaml"
+    shapes = {"observation.state": ("STATE", [4]), "observation.images.front": ("VISUAL", [3, height, width])}
+    lines = [f"    {key}: {{type: {kind}, shape: {shape}}}" for key, (kind, shape) in shapes.items()]
+    config.write_text("policy:\n  type: act\n  input_features:\n" + "\n".join(lines) + "\n")
+    return config
+
+
+def test_a_camera_trains_at_a_smaller_size_of_its_aspect_ratio(
+    helpers, learnable_dataset, tmp_path, monkeypatch
+):
+    """The 64×48 camera is trained on at 32×24: the loader resizes it (the policy node's rule), the model sees
+    that size, the checkpoint says it, and the offline evaluation resizes the same way."""
+    from lerobot_training import evaluate as evaluate_module
+
+    seen = []
+
+    class Recording(train_module.LeRobotTorchDataset):
+        def __getitem__(self, idx):
+            item = super().__getitem__(idx)
+            seen.append(tuple(item["observation.images.front"].shape[-2:]))
+            return item
+
+    monkeypatch.setattr(train_module, "LeRobotTorchDataset", Recording)
+    output = tmp_path / "run"
+    args = helpers.act_train_args(learnable_dataset, output, steps=2)
+    assert main([f"--config={_config_with_front(tmp_path, 24, 32)}", *args]) == 0
+    assert set(seen) == {(24, 32)}
+    checkpoint = output / "checkpoints" / "last" / "pretrained_model"
+    policy, _, _ = load_pretrained(checkpoint, device="cpu")
+    assert policy.config.input_features["observation.images.front"].shape == (3, 24, 32)
+    result = evaluate_module.evaluate(checkpoint, learnable_dataset, [5], device="cpu")
+    assert result.episodes[0].frames == 20 and result.l1 > 0
+
+
+def test_a_camera_of_another_aspect_ratio_is_refused(helpers, learnable_dataset, tmp_path, capsys):
+    args = helpers.act_train_args(learnable_dataset, tmp_path / "run", steps=2)
+    assert main([f"--config={_config_with_front(tmp_path, 24, 24)}", *args]) == 2
+    err = capsys.readouterr().err
+    assert "camera 'observation.images.front' gives 64×48 images" in err and "24×24" in err, err
+    assert not (tmp_path / "run" / "checkpoints").exists()
