@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` (FULL=1: a better policy, longer) and `make test`.
+# The two commands of the README: `make demo` (FULL=1: a better policy, longer; VISION=1: one that sees
+# through the cameras) and `make test`.
 # Both set the workspace up first (idempotent).
 .PHONY: setup demo test lint format clean
 
@@ -6,7 +7,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	@FULL=$(FULL) bash scripts/demo.sh
+	@FULL=$(FULL) VISION=$(VISION) bash scripts/demo.sh
 
 test: setup
 	@bash scripts/test.sh

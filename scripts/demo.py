@@ -1,11 +1,14 @@
-"""The whole mission on the simulated arm (`make demo`; `make demo FULL=1` for a better policy).
+"""The whole mission on the simulated arm (`make demo`; `make demo FULL=1` for a better policy;
+`make demo VISION=1` for a policy that sees through the cameras instead of being told where the cubes are).
 
 1. Record: the simulated SO-101 arm and the episode recorder (the bringup graph `robot:=sim record:=true`)
    and the scripted expert run as ROS 2 nodes in this process over real DDS; the expert demonstrates
    pick-and-place through the arm's command topic like a teleoperator, and keeps (success) or discards
    (failure) each episode at the recorder.
 2. Convert: the episode bags become a LeRobot v3.0 dataset (Parquet + MP4), which is validated.
-3. Train: ACT on this CPU with config/training/act_sim_quick.yaml (or act_sim_full.yaml).
+3. Train: ACT on this CPU with config/training/act_sim_quick.yaml (act_sim_full.yaml, act_sim_vision.yaml);
+   the first two give it the joint states and the cube and target positions the sim reports (what a tracker
+   would), the vision one the two cameras and the joint states.
 4. Evaluate: the sim and the policy node run from the bringup graph (config/bringup/sim.yaml, as
    `lerobot-ros-bringup robot:=sim policy:=...` starts it), on cube layouts the demonstrations never showed;
    an evaluator resets the sim and starts the policy for each episode and counts successes; it reports the
@@ -49,6 +52,7 @@ PRESETS = {
     # episodes recorded, training config, evaluation episodes
     "quick": (100, "training/act_sim_quick.yaml", 20),
     "full": (200, "training/act_sim_full.yaml", 50),
+    "vision": (200, "training/act_sim_vision.yaml", 20),  # the cameras and joint states only
 }
 
 
@@ -180,7 +184,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--full", action="store_true", help="more demonstrations and training (FULL=1)")
+    presets = parser.add_mutually_exclusive_group()
+    presets.add_argument("--full", action="store_true", help="more demonstrations and training (FULL=1)")
+    presets.add_argument(
+        "--vision", action="store_true",
+        help="a policy that sees the cameras and joint states, not the cube positions (VISION=1; ~75 min)",
+    )  # fmt: skip
     parser.add_argument("--output", type=Path, default=Path("output/demo"), help="output folder (replaced)")
     parser.add_argument("--episodes", type=int, help="expert demonstrations to record (preset's by default)")
     parser.add_argument("--steps", type=int, help="training steps (the training config's by default)")
@@ -197,7 +206,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.record_speed <= 0:
         parser.error(f"--record-speed must be positive (3 records 3× faster), got {args.record_speed:g}")
-    preset_episodes, config_name, preset_eval = PRESETS["full" if args.full else "quick"]
+    preset = "full" if args.full else "vision" if args.vision else "quick"
+    preset_episodes, config_name, preset_eval = PRESETS[preset]
     output = args.output
     shutil.rmtree(output, ignore_errors=True)
     output.mkdir(parents=True)

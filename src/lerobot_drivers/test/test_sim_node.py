@@ -371,7 +371,7 @@ def test_the_default_image_size_is_the_demo_datasets_and_the_achieved_rate_is_di
         wrist = listener.camera_status("wrist", spin_until)
         assert listener.images, "no front image arrived"
     image = listener.images[-1]
-    assert (image.width, image.height) == (128, 96)  # what config/training/act_sim_vision.yaml trains on
+    assert (image.width, image.height) == (128, 96)  # what the demos record
     for status in (front, wrist):
         assert (status["width"], status["height"], status["target_hz"]) == ("128", "96", "10")
         assert 0 < float(status["rate_hz"]) <= 11  # measured over the frames published in its window

@@ -63,8 +63,8 @@ PARAMETERS = {
     "joint_state_rate": (100.0, "joint_states and poses, Hz"),
     "camera_rate": (30.0, "images per second per camera; 0 disables"),
     "cameras": (["front", "wrist"], "MJCF cameras to publish"),
-    # The demo dataset's size (what config/training/act_sim_vision.yaml trains on): rendering 640×480 takes
-    # most of a CPU core per camera, and a loaded machine then delivers a few frames per second, not 30.
+    # What the demos record (act_sim_vision.yaml trains on it at 64×48): rendering 640×480 takes most of a
+    # CPU core per camera, and a loaded machine then delivers a few frames per second, not 30.
     "image_width": (128, "image width, pixels"),
     "image_height": (96, "image height, pixels"),
     "publish_clock": (False, "stamp with simulated time and publish /clock (use_sim_time)"),
