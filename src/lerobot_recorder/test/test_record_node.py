@@ -34,17 +34,17 @@ TOPICS = ["/joint_states", "/arm/commands", "/front/image_raw", "/wrist/image_ra
 RECORDED = {*TOPICS, "/recorder/status"}  # the mapping's record_also adds the status topic
 
 
+def record_node(ros_context, mapping: Path, output_dir: Path, **parameters) -> RecordNode:
+    """A RecordNode recording ``mapping`` into ``output_dir``, with more ``parameters`` (name=value)."""
+    values = {"profile": str(mapping), "output_dir": str(output_dir), **parameters}
+    overrides = [Parameter(name, value=value) for name, value in values.items()]
+    return RecordNode(context=ros_context, parameter_overrides=overrides)
+
+
 @pytest.fixture
 def recorder(ros_context, mapping_file, tmp_path, request):
     storage = getattr(request, "param", "mcap")
-    node = RecordNode(
-        context=ros_context,
-        parameter_overrides=[
-            Parameter("profile", value=str(mapping_file)),
-            Parameter("output_dir", value=str(tmp_path / "bags")),
-            Parameter("storage", value=storage),
-        ],
-    )
+    node = record_node(ros_context, mapping_file, tmp_path / "bags", storage=storage)
     client = rclpy.create_node("recorder_test_client", context=ros_context)
     executor = SingleThreadedExecutor(context=ros_context)  # as the node's main(): keeps message order
     executor.add_node(node)
@@ -430,13 +430,7 @@ def make_recorder(ros_context, client, tmp_path):
     executors = []
 
     def make(output_dir: Path, mapping: Path) -> RecordNode:
-        node = RecordNode(
-            context=ros_context,
-            parameter_overrides=[
-                Parameter("profile", value=str(mapping)),
-                Parameter("output_dir", value=str(output_dir)),
-            ],
-        )
+        node = record_node(ros_context, mapping, output_dir)
         executor = SingleThreadedExecutor(context=ros_context)
         executor.add_node(node)
         threading.Thread(target=executor.spin, daemon=True).start()
@@ -455,14 +449,7 @@ def test_unstamped_topics_on_simulated_time_are_named(
 ):
     warnings: list[str] = []
     monkeypatch.setattr(RcutilsLogger, "warning", lambda self, text, **kwargs: warnings.append(text))
-    node = RecordNode(
-        context=ros_context,
-        parameter_overrides=[
-            Parameter("profile", value=str(mapping_file)),
-            Parameter("output_dir", value=str(tmp_path / "bags")),
-            Parameter("use_sim_time", value=sim_time),
-        ],
-    )
+    node = record_node(ros_context, mapping_file, tmp_path / "bags", use_sim_time=sim_time)
     node.destroy_node()
     named = [w for w in warnings if w.startswith("use_sim_time:")]
     if not sim_time:

@@ -21,7 +21,6 @@ from lerobot_training.data import delta_timestamps_for
 from lerobot_training.features import (
     ACTION,
     ACTION_IS_PAD,
-    camera_sizes,
     check_features_in_dataset,
     dataset_to_policy_features,
 )
@@ -115,7 +114,7 @@ def evaluate(
             delta_timestamps=deltas,
             episodes=[episode],
             cameras=list(config.image_features),
-            image_sizes=camera_sizes(config.input_features),
+            image_sizes=config.image_sizes,
         )
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
         abs_sum = sq_sum = None

@@ -83,7 +83,8 @@ def check_features_in_dataset(
 ) -> None:
     """Raise FeatureError naming every policy feature the dataset lacks or has with another type/shape.
 
-    A camera may be trained at another size than recorded, of the same aspect ratio (``camera_sizes``)."""
+    A camera may be trained at another size than recorded, of the same aspect ratio (the loaders resize it
+    to the policy's ``image_sizes``)."""
     problems = []
     for key, feature in wanted.items():
         if key not in available:
@@ -110,12 +111,6 @@ def check_features_in_dataset(
 
 def _only_size_differs(have: PolicyFeature, want: PolicyFeature) -> bool:
     return have.type is want.type is FeatureType.VISUAL and have.shape[0] == want.shape[0]
-
-
-def camera_sizes(features: Mapping[str, PolicyFeature]) -> dict[str, tuple[int, int]]:
-    """Camera → (height, width) the policy takes: the size a training or evaluation loader brings a dataset's
-    images to (``LeRobotTorchDataset(image_sizes=...)``), the trained size a policy node resizes to."""
-    return {key: feature.shape[1:] for key, feature in features.items() if feature.type is FeatureType.VISUAL}
 
 
 def require_keys(batch: Mapping[str, Any], keys: list[str], why: str) -> None:

@@ -49,7 +49,6 @@ from lerobot_training.distributed import (
     init_distributed,
     mean_across,
 )
-from lerobot_training.features import camera_sizes
 from lerobot_training.policies import make_policy, make_pre_post_processors
 from lerobot_training.policies.base import PolicyConfig
 from lerobot_training.run_state import Precision, RunState
@@ -246,7 +245,7 @@ def _train(
         delta_timestamps=delta_timestamps_for(policy_config, list(reader.features), reader.fps),
         episodes=episodes,
         cameras=list(policy_config.image_features),  # the dataset's other cameras are never decoded
-        image_sizes=camera_sizes(policy_config.input_features),
+        image_sizes=policy_config.image_sizes,
     )
     augmentation = (
         ImageAugmentation(config.dataset.image_transforms) if config.dataset.image_transforms.enable else None

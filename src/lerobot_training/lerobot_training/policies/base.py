@@ -95,6 +95,12 @@ class PolicyConfig(abc.ABC):
         return {k: ft for k, ft in self.input_features.items() if ft.type is FeatureType.VISUAL}
 
     @property
+    def image_sizes(self) -> dict[str, tuple[int, ...]]:
+        """Camera → (height, width) the policy takes: the training and evaluation loaders bring a dataset's
+        images to it (``LeRobotTorchDataset(image_sizes=...)``), a policy node a live camera's."""
+        return {k: ft.shape[1:] for k, ft in self.image_features.items()}
+
+    @property
     def robot_state_feature(self) -> PolicyFeature | None:
         feature = self.input_features.get(OBS_STATE)
         return feature if feature is not None and feature.type is FeatureType.STATE else None
